@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "common/memory_storage.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace common {
+namespace {
+
+class MemoryFile final : public File {
+ public:
+  MemoryFile(std::string path, std::shared_ptr<MemoryStorage::Node> node, bool writable)
+      : File(std::move(path)), node_(std::move(node)), writable_(writable) {}
+
+  Result<size_t> ReadAt(uint64_t offset_bytes, std::span<std::byte> dst) const override {
+    std::lock_guard lock(node_->mutex);
+    const auto& data = node_->data;
+    if (offset_bytes >= data.size()) return size_t{0};
+    size_t n = std::min<uint64_t>(dst.size(), data.size() - offset_bytes);
+    std::memcpy(dst.data(), data.data() + offset_bytes, n);
+    return n;
+  }
+
+  Status WriteAt(uint64_t offset_bytes, std::span<const std::byte> src) override {
+    if (!writable_) return Error(EBADF, "{}: write at byte {}: file is read-only", path(), offset_bytes);
+    std::lock_guard lock(node_->mutex);
+    auto& data = node_->data;
+    if (offset_bytes + src.size() > data.size()) data.resize(offset_bytes + src.size());
+    std::memcpy(data.data() + offset_bytes, src.data(), src.size());
+    ++node_->mtime_ns;
+    return Status::Ok();
+  }
+
+  Result<uint64_t> Size() const override {
+    std::lock_guard lock(node_->mutex);
+    return static_cast<uint64_t>(node_->data.size());
+  }
+
+  Status Truncate(uint64_t size_bytes) override {
+    if (!writable_) return Error(EBADF, "{}: truncate: file is read-only", path());
+    std::lock_guard lock(node_->mutex);
+    node_->data.resize(size_bytes);
+    ++node_->mtime_ns;
+    return Status::Ok();
+  }
+
+  Status Sync() override { return Status::Ok(); }
+
+ private:
+  std::shared_ptr<MemoryStorage::Node> node_;
+  bool writable_;
+};
+
+std::vector<std::byte> ToBytes(std::string_view s) {
+  std::vector<std::byte> out(s.size());
+  std::memcpy(out.data(), s.data(), s.size());
+  return out;
+}
+
+}  // namespace
+
+void MemoryStorage::SetFile(const std::string& path, std::vector<std::byte> contents) {
+  std::lock_guard lock(mutex_);
+  auto node = std::make_shared<Node>();
+  node->data = std::move(contents);
+  node->inode = next_inode_++;
+  files_[path] = std::move(node);
+}
+
+void MemoryStorage::SetFile(const std::string& path, std::string_view contents) {
+  SetFile(path, ToBytes(contents));
+}
+
+std::optional<std::vector<std::byte>> MemoryStorage::GetFile(const std::string& path) const {
+  std::lock_guard lock(mutex_);
+  auto it = files_.find(path);
+  if (it == files_.end()) return std::nullopt;
+  std::lock_guard node_lock(it->second->mutex);
+  return it->second->data;
+}
+
+Result<std::unique_ptr<File>> MemoryStorage::Open(const std::string& path, OpenMode mode) {
+  std::lock_guard lock(mutex_);
+  auto it = files_.find(path);
+  if (it == files_.end()) return Status::FromErrno(ENOENT, path);
+  return std::unique_ptr<File>(new MemoryFile(path, it->second, mode == OpenMode::kReadWrite));
+}
+
+Result<std::unique_ptr<File>> MemoryStorage::CreateExclusive(const std::string& path) {
+  std::lock_guard lock(mutex_);
+  if (files_.count(path)) return Status::FromErrno(EEXIST, path);
+  auto node = std::make_shared<Node>();
+  node->inode = next_inode_++;
+  files_[path] = node;
+  return std::unique_ptr<File>(new MemoryFile(path, std::move(node), true));
+}
+
+Result<FileInfo> MemoryStorage::Stat(const std::string& path) {
+  std::lock_guard lock(mutex_);
+  auto it = files_.find(path);
+  if (it == files_.end()) return Status::FromErrno(ENOENT, path);
+  std::lock_guard node_lock(it->second->mutex);
+  FileInfo info;
+  info.size_bytes = it->second->data.size();
+  info.mtime_ns = it->second->mtime_ns;
+  info.inode = it->second->inode;
+  info.mode = S_IFREG | 0644;
+  info.is_regular = true;
+  return info;
+}
+
+Status MemoryStorage::Rename(const std::string& from, const std::string& to, bool no_replace) {
+  std::lock_guard lock(mutex_);
+  auto it = files_.find(from);
+  if (it == files_.end()) return Status::FromErrno(ENOENT, from);
+  if (no_replace && files_.count(to)) return Status::FromErrno(EEXIST, to);
+  auto node = it->second;
+  files_.erase(it);
+  files_[to] = std::move(node);
+  return Status::Ok();
+}
+
+Status MemoryStorage::Remove(const std::string& path) {
+  std::lock_guard lock(mutex_);
+  if (files_.erase(path) == 0) return Status::FromErrno(ENOENT, path);
+  return Status::Ok();
+}
+
+}  // namespace common

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "common/storage.h"
+
+namespace common {
+namespace {
+
+class PosixFile final : public File {
+ public:
+  PosixFile(std::string path, int fd) : File(std::move(path)), fd_(fd) {}
+  ~PosixFile() override { ::close(fd_); }
+
+  Result<size_t> ReadAt(uint64_t offset_bytes, std::span<std::byte> dst) const override {
+    size_t done = 0;
+    while (done < dst.size()) {
+      ssize_t n = ::pread(fd_, dst.data() + done, dst.size() - done,
+                          static_cast<off_t>(offset_bytes + done));
+      if (n < 0) {
+        int err = errno;
+        if (err == EINTR) continue;
+        return Status::FromErrno(err, fmt::format("{}: read at byte {}", path(), offset_bytes));
+      }
+      if (n == 0) break;  // end of file
+      done += static_cast<size_t>(n);
+    }
+    return done;
+  }
+
+  Status WriteAt(uint64_t offset_bytes, std::span<const std::byte> src) override {
+    size_t done = 0;
+    while (done < src.size()) {
+      ssize_t n = ::pwrite(fd_, src.data() + done, src.size() - done,
+                           static_cast<off_t>(offset_bytes + done));
+      if (n < 0) {
+        int err = errno;
+        if (err == EINTR) continue;
+        return Status::FromErrno(err, fmt::format("{}: write at byte {}", path(), offset_bytes));
+      }
+      done += static_cast<size_t>(n);
+    }
+    return Status::Ok();
+  }
+
+  Result<uint64_t> Size() const override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return Status::FromErrno(errno, fmt::format("{}: stat", path()));
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  Status Truncate(uint64_t size_bytes) override {
+    if (::ftruncate(fd_, static_cast<off_t>(size_bytes)) != 0) {
+      return Status::FromErrno(errno, fmt::format("{}: truncate to {} bytes", path(), size_bytes));
+    }
+    return Status::Ok();
+  }
+
+  Status Sync() override {
+    if (::fdatasync(fd_) != 0) return Status::FromErrno(errno, fmt::format("{}: fdatasync", path()));
+    return Status::Ok();
+  }
+
+ private:
+  int fd_;
+};
+
+class PosixStorageImpl final : public Storage {
+ public:
+  Result<std::unique_ptr<File>> Open(const std::string& path, OpenMode mode) override {
+    int flags = O_CLOEXEC | (mode == OpenMode::kReadOnly ? O_RDONLY : O_RDWR);
+    int fd = ::open(path.c_str(), flags);
+    if (fd < 0) return Status::FromErrno(errno, path);
+    struct stat st;
+    if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+      ::close(fd);
+      return Status(EISDIR, fmt::format("{}: is a directory", path));
+    }
+    return std::unique_ptr<File>(new PosixFile(path, fd));
+  }
+
+  Result<std::unique_ptr<File>> CreateExclusive(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_CLOEXEC | O_RDWR | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) return Status::FromErrno(errno, path);
+    return std::unique_ptr<File>(new PosixFile(path, fd));
+  }
+
+  Result<FileInfo> Stat(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return Status::FromErrno(errno, path);
+    FileInfo info;
+    info.size_bytes = static_cast<uint64_t>(st.st_size);
+    info.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    info.device = st.st_dev;
+    info.inode = st.st_ino;
+    info.mode = st.st_mode;
+    info.is_regular = S_ISREG(st.st_mode);
+    info.is_directory = S_ISDIR(st.st_mode);
+    return info;
+  }
+
+  Status Rename(const std::string& from, const std::string& to, bool no_replace) override {
+    unsigned flags = no_replace ? RENAME_NOREPLACE : 0;
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags) != 0) {
+      return Status::FromErrno(errno, no_replace ? to : fmt::format("rename {} to {}", from, to));
+    }
+    return Status::Ok();
+  }
+
+  Status Remove(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0) return Status::FromErrno(errno, path);
+    return Status::Ok();
+  }
+};
+
+}  // namespace
+
+Status File::ReadExactAt(uint64_t offset_bytes, std::span<std::byte> dst,
+                         std::string_view what) const {
+  BOOST_OUTCOME_TRY(got, ReadAt(offset_bytes, dst));
+  if (got != dst.size()) {
+    return Error(EIO, "{}: {} at byte {}: unexpected end of file", path(), what, offset_bytes);
+  }
+  return Status::Ok();
+}
+
+Storage& PosixStorage() {
+  static PosixStorageImpl storage;
+  return storage;
+}
+
+}  // namespace common

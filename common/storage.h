@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// The abstract file system under every module. vmdk/ and the engine reach files only
+// through these interfaces, so tests and fuzzers run them on MemoryStorage, and errno is
+// turned into a Status in exactly one place: the implementation, right after the syscall.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "common/status.h"
+
+namespace common {
+
+struct FileInfo {
+  uint64_t size_bytes = 0;
+  int64_t mtime_ns = 0;
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  uint32_t mode = 0;  // st_mode, type and permission bits
+  bool is_regular = false;
+  bool is_directory = false;
+};
+
+// An open file. Reads are positional and thread-safe: any number of threads may call
+// ReadAt concurrently. Writes are positional too; callers serialise writes that overlap.
+class File {
+ public:
+  explicit File(std::string path) : path_(std::move(path)) {}
+  virtual ~File() = default;
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+
+  // The path the file was opened with; every message about this file names it.
+  const std::string& path() const { return path_; }
+
+  // Reads up to dst.size() bytes at offset_bytes. Returns fewer only at end of file.
+  virtual Result<size_t> ReadAt(uint64_t offset_bytes, std::span<std::byte> dst) const = 0;
+  virtual Status WriteAt(uint64_t offset_bytes, std::span<const std::byte> src) = 0;
+  virtual Result<uint64_t> Size() const = 0;
+  virtual Status Truncate(uint64_t size_bytes) = 0;
+  // Makes written data durable (fdatasync).
+  virtual Status Sync() = 0;
+
+  // Reads exactly dst.size() bytes or fails with EIO naming `what`, the offset and the
+  // file ("base.vmdk: grain table 3 at byte 4096: unexpected end of file").
+  Status ReadExactAt(uint64_t offset_bytes, std::span<std::byte> dst, std::string_view what) const;
+
+ private:
+  std::string path_;
+};
+
+enum class OpenMode { kReadOnly, kReadWrite };
+
+class Storage {
+ public:
+  virtual ~Storage() = default;
+
+  virtual Result<std::unique_ptr<File>> Open(const std::string& path, OpenMode mode) = 0;
+  // Creates a new, empty file; fails with EEXIST if anything exists at `path`.
+  virtual Result<std::unique_ptr<File>> CreateExclusive(const std::string& path) = 0;
+  virtual Result<FileInfo> Stat(const std::string& path) = 0;
+  // Renames atomically. With no_replace, fails with EEXIST rather than replace `to`.
+  virtual Status Rename(const std::string& from, const std::string& to, bool no_replace) = 0;
+  virtual Status Remove(const std::string& path) = 0;
+};
+
+// The real file system (POSIX syscalls). Stateless and thread-safe.
+Storage& PosixStorage();
+
+}  // namespace common

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Builds clonefs and runs every test: the unit and integration tests (Release), the unit
+# tests again under ASan+UBSan, and each libFuzzer target for a bounded time.
+# Usage: scripts/test.sh            (FUZZ_SECONDS=60 by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+jobs=$(nproc)
+fuzz_seconds=${FUZZ_SECONDS:-60}
+
+bash scripts/install-deps.sh
+
+werror=OFF
+if [ "${CI:-}" = "true" ]; then werror=ON; fi
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "Release build"
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DCLONEFS_WERROR=$werror
+cmake --build build/release -j "$jobs"
+
+step "Unit and integration tests (Release)"
+ctest --test-dir build/release --output-on-failure -j "$jobs" --timeout 600
+
+step "ASan+UBSan build"
+cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLONEFS_SANITIZE=ON \
+  -DCLONEFS_WERROR=$werror
+cmake --build build/asan -j "$jobs" --target common_test vmdk_test
+
+step "Unit tests under ASan+UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build/asan --output-on-failure -j "$jobs" -L unit --timeout 600
+
+step "Fuzz targets (${fuzz_seconds}s each)"
+CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCLONEFS_FUZZ=ON -DCLONEFS_WERROR=$werror -DCLONEFS_FUZZ_SECONDS="$fuzz_seconds"
+cmake --build build/fuzz -j "$jobs"
+ctest --test-dir build/fuzz --output-on-failure -L fuzz --timeout $((fuzz_seconds * 3 + 120))
+
+step "All tests passed"
