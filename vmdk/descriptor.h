@@ -115,8 +115,17 @@ class Descriptor {
     std::string value;        // for kEntry, unquoted
     bool quoted = false;      // for kEntry: value was in double quotes
     bool spaced = false;      // for kEntry: "key = value" rather than "key=value"
+    size_t value_begin = 0;   // for kEntry: where the value (or its quote) starts in raw
     size_t extent_index = 0;  // for kExtent
+    bool crlf = false;        // ends with CRLF rather than LF (if it ends at all)
   };
+
+  // Parse(), but an empty extent section is allowed (for CreateEmpty).
+  static Result<Descriptor> ParseText(std::string_view text, bool require_extents);
+  // Where a new header entry goes: after the last header entry before the extents.
+  size_t HeaderInsertIndex() const;
+  // A generated line, ending with the file's newline convention.
+  Line NewLine(Line::Kind kind, std::string raw) const;
 
   std::vector<Line> lines_;
   std::vector<ExtentLine> extents_;

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// The clonectl subcommands. Each returns the process exit status and reports errors as
+// one line on stderr: "clonectl: FILE: cause".
+
+#include <string>
+
+namespace clonectl {
+
+struct InspectArgs {
+  std::string disk;
+  bool json = false;
+};
+int RunInspect(const InspectArgs& args);
+
+struct ExportArgs {
+  std::string disk;
+  std::string out;
+};
+int RunExport(const ExportArgs& args);
+
+// Prints "clonectl: <message>" and returns the failure exit status.
+int Fail(const std::string& message);
+
+}  // namespace clonectl
