@@ -109,9 +109,12 @@ NumberError ParseNumber(std::string_view s, int base, T& out) {
 }
 
 std::optional<uint32_t> ParseCid(std::string_view s) {
-  // from_chars takes no sign or "0x" for an unsigned type, so 8 chars are 8 hex digits.
+  // QEMU writes CIDs with "%x", so leading zeros may be missing: 1 to 8 hex digits.
+  // from_chars takes no sign or "0x" for an unsigned type.
   uint32_t cid = 0;
-  if (s.size() != 8 || ParseNumber(s, 16, cid) != NumberError::kNone) return std::nullopt;
+  if (s.empty() || s.size() > 8 || ParseNumber(s, 16, cid) != NumberError::kNone) {
+    return std::nullopt;
+  }
   return cid;
 }
 
@@ -274,7 +277,7 @@ Result<Descriptor> Descriptor::ParseText(std::string_view text, bool require_ext
       line.quoted = value.size() >= 2 && value.front() == '"' && value.back() == '"';
       if (line.quoted) value = value.substr(1, value.size() - 2);
       if (IsCidKey(key) && !ParseCid(value)) {
-        return Error(EINVAL, "line {}: {} '{}' is not 8 hex digits", line_no, key, value);
+        return Error(EINVAL, "line {}: {} '{}' is not 1 to 8 hex digits", line_no, key, value);
       }
       if (EqualsIgnoreCase(key, "version") && !ParseVersion(value)) {
         return Error(EINVAL, "line {}: version '{}' is not a number", line_no, value);
@@ -403,15 +406,17 @@ void Descriptor::SetExtents(std::vector<ExtentLine> extents) {
   // Extent k takes the place of old extent line k (kept as it was if unchanged); surplus old
   // lines go, and further extents follow the last old one. Without old extent lines they
   // follow "# Extent description", added after the header entries if missing.
-  auto is_anchor = [](const Line& line) { return line.kind == Kind::kExtent; };
-  auto anchor = std::ranges::find_if(lines_.rbegin(), lines_.rend(), is_anchor);
+  auto is_extent = [](const Line& line) { return line.kind == Kind::kExtent; };
+  auto anchor = std::ranges::find_if(lines_.rbegin(), lines_.rend(), is_extent);
   if (anchor == lines_.rend()) {
     anchor = std::ranges::find_if(lines_.rbegin(), lines_.rend(), [](const Line& line) {
       return line.kind == Kind::kVerbatim && EqualsIgnoreCase(Trim(line.raw), kExtentComment);
     });
   }
-  size_t anchor_index = static_cast<size_t>(lines_.rend() - anchor) - 1;
-  if (anchor == lines_.rend()) {
+  size_t anchor_index = 0;
+  if (anchor != lines_.rend()) {
+    anchor_index = static_cast<size_t>(lines_.rend() - anchor) - 1;
+  } else {
     anchor_index = HeaderInsertIndex();
     lines_.insert(lines_.begin() + static_cast<ptrdiff_t>(anchor_index),
                   NewLine(Kind::kVerbatim, std::string(kExtentComment)));

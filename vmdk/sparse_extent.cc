@@ -200,6 +200,21 @@ Status SparseExtent::LoadDirectory() {
                    "({} bytes)", file_->path(), i, directory[i], file_size_);
     }
   }
+  // Real files give every table its own place. Refusing tables that overlap bounds the
+  // allocated grains by the file size, so walking a hostile file's map costs time in
+  // proportion to the file, not to the (up to 64 TiB) capacity it claims.
+  std::vector<std::pair<uint32_t, uint64_t>> placed;  // (sector, directory index)
+  for (uint64_t i = 0; i < directory.size(); ++i) {
+    if (directory[i] != 0) placed.emplace_back(directory[i], i);
+  }
+  std::sort(placed.begin(), placed.end());
+  for (size_t k = 1; k < placed.size(); ++k) {
+    if (uint64_t{placed[k].first - placed[k - 1].first} * 512 < gt_bytes) {
+      return Error(EIO, "{}: grain directory entries {} and {} point at overlapping grain "
+                   "tables (sectors {} and {})", file_->path(), placed[k - 1].second,
+                   placed[k].second, placed[k - 1].first, placed[k].first);
+    }
+  }
   directory_ = std::move(directory);
   return Status::Ok();
 }

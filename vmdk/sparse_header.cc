@@ -104,6 +104,21 @@ Result<SparseHeader> ParseSparseHeader(std::span<const std::byte> sector) {
     return common::Error(EIO, "sparse header: capacity {} sectors exceeds the {} TiB limit",
                          h.capacity_sectors, kMaxCapacitySectors * 512 >> 40);
   }
+  // Offsets are checked against the file size by the caller, in bytes: each must convert
+  // to a byte offset that fits off_t first.
+  constexpr uint64_t kMaxOffsetSectors = (uint64_t{1} << 63) / 512 - 1;
+  const std::pair<const char*, uint64_t> offsets[] = {
+      {"embedded descriptor offset", h.descriptor_offset_sectors},
+      {"embedded descriptor size", h.descriptor_size_sectors},
+      {"redundant grain directory offset", h.rgd_offset_sectors},
+      {"grain directory offset", h.gd_at_end() ? 0 : h.gd_offset_sectors},
+      {"overhead", h.overhead_sectors}};
+  for (const auto& [name, sectors] : offsets) {
+    if (sectors > kMaxOffsetSectors) {
+      return common::Error(EIO, "sparse header: {} of {} sectors lies beyond any file", name,
+                           sectors);
+    }
+  }
   return h;
 }
 
