@@ -113,8 +113,13 @@ Result<std::unique_ptr<Link>> Link::Open(common::Storage& storage, const std::st
     std::string text(file_size, '\0');
     BOOST_OUTCOME_TRYV(file->ReadExactAt(0, std::as_writable_bytes(std::span(text)),
                                          "descriptor"));
-    if (text.find('\0') != std::string::npos) {
-      return Error(EINVAL, "{}: not a VMDK: binary data without a sparse-extent magic", path);
+    // QEMU pads a descriptor it rewrites (to update the CID) with NULs to a whole sector;
+    // anything but NULs after the first NUL is binary data, not a descriptor.
+    if (size_t nul = text.find('\0'); nul != std::string::npos) {
+      if (text.find_first_not_of('\0', nul) != std::string::npos) {
+        return Error(EINVAL, "{}: not a VMDK: binary data without a sparse-extent magic", path);
+      }
+      text.resize(nul);
     }
     auto parsed = Descriptor::Parse(text);
     if (!parsed) return parsed.error().WithContext(fmt::format("{}: descriptor", path));

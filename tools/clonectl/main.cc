@@ -25,6 +25,17 @@ int main(int argc, char** argv) {
       ->required();
   export_cmd->add_option("OUT", exp.out, "the raw file to create (must not exist)")->required();
 
+  // CLI11 reports an unknown command word as "a subcommand is required"; name it instead.
+  auto is_command = [&](const char* word) {
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      if (sub->check_name(word)) return true;
+    }
+    return false;
+  };
+  if (argc > 1 && argv[1][0] != '-' && !is_command(argv[1])) {
+    std::fprintf(stderr, "clonectl: unknown command '%s' (see clonectl --help)\n", argv[1]);
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
