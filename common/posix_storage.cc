@@ -61,12 +61,33 @@ class PosixFile final : public File {
     return Status::Ok();
   }
 
+  Result<uint64_t> NextData(uint64_t offset_bytes) const override {
+    return Seek(offset_bytes, SEEK_DATA);
+  }
+  Result<uint64_t> NextHole(uint64_t offset_bytes) const override {
+    return Seek(offset_bytes, SEEK_HOLE);
+  }
+
   Status Sync() override {
     if (::fdatasync(fd_) != 0) return Status::FromErrno(errno, fmt::format("{}: fdatasync", path()));
     return Status::Ok();
   }
 
  private:
+  // lseek moves the shared file offset, which nothing here uses (all I/O is positional),
+  // so concurrent calls are safe.
+  Result<uint64_t> Seek(uint64_t offset_bytes, int whence) const {
+    off_t at = ::lseek(fd_, static_cast<off_t>(offset_bytes), whence);
+    if (at >= 0) return static_cast<uint64_t>(at);
+    int err = errno;
+    if (err == ENXIO) return Size();  // no data (or only the implicit hole) past offset
+    if (err == EINVAL && whence == SEEK_DATA) return offset_bytes;  // no hole support
+    if (err == EINVAL) return Size();
+    return Status::FromErrno(err, fmt::format("{}: lseek {} at byte {}", path(),
+                                              whence == SEEK_DATA ? "SEEK_DATA" : "SEEK_HOLE",
+                                              offset_bytes));
+  }
+
   int fd_;
 };
 

@@ -45,6 +45,13 @@ class File {
   // Makes written data durable (fdatasync).
   virtual Status Sync() = 0;
 
+  // The first byte at or after offset_bytes that the file system stores data for
+  // (SEEK_DATA), or the file size if none; and the first byte of a hole at or after
+  // offset_bytes (SEEK_HOLE; the file size counts as a hole). Files without hole
+  // information report everything as data.
+  virtual Result<uint64_t> NextData(uint64_t offset_bytes) const { return offset_bytes; }
+  virtual Result<uint64_t> NextHole(uint64_t offset_bytes) const { return Size(); }
+
   // Reads exactly dst.size() bytes or fails with EIO naming `what`, the offset and the
   // file ("base.vmdk: grain table 3 at byte 4096: unexpected end of file").
   Status ReadExactAt(uint64_t offset_bytes, std::span<std::byte> dst, std::string_view what) const;

@@ -40,7 +40,16 @@ Result<std::unique_ptr<FlatExtent>> FlatExtent::Open(std::unique_ptr<common::Fil
 }
 
 Result<Mapping> FlatExtent::Map(uint64_t offset_bytes, uint64_t max_length_bytes) const {
-  return WholeRun(BlockState::kData, size_bytes_, offset_bytes, max_length_bytes);
+  BOOST_OUTCOME_TRY(whole, WholeRun(BlockState::kData, size_bytes_, offset_bytes,
+                                    max_length_bytes));
+  // Holes of a host-sparse flat file (qemu-img and thin ESXi disks make them) read as
+  // zeros; reporting them lets callers skip them instead of reading zeros.
+  const uint64_t at = file_offset_bytes_ + offset_bytes;
+  BOOST_OUTCOME_TRY(data, file_->NextData(at));
+  if (data > at) return Mapping{BlockState::kZero, std::min(whole.length_bytes, data - at)};
+  BOOST_OUTCOME_TRY(hole, file_->NextHole(at));
+  if (hole <= at) return whole;  // a file system without hole reporting
+  return Mapping{BlockState::kData, std::min(whole.length_bytes, hole - at)};
 }
 
 Status FlatExtent::Read(uint64_t offset_bytes, std::span<std::byte> dst) const {

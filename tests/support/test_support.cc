@@ -3,15 +3,19 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
+#include <utility>
 
 namespace fs = std::filesystem;
 
@@ -79,6 +83,16 @@ CommandResult Run(const std::vector<std::string>& argv) {
 
 CommandResult RunShell(const std::string& command) { return Run({"sh", "-c", command}); }
 
+::testing::AssertionResult RunsOk(const std::vector<std::string>& argv) {
+  CommandResult r = Run(argv);
+  if (r.exit_code == 0) return ::testing::AssertionSuccess();
+  std::string command;
+  for (const auto& a : argv) command += (command.empty() ? "" : " ") + a;
+  return ::testing::AssertionFailure()
+         << "`" << command << "` exited " << r.exit_code << "; stderr:\n"
+         << r.err;
+}
+
 std::vector<std::byte> ReadFileBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot open " + path);
@@ -90,7 +104,8 @@ std::vector<std::byte> ReadFileBytes(const std::string& path) {
 
 void WriteFileBytes(const std::string& path, const std::vector<std::byte>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   if (!out) throw std::runtime_error("cannot write " + path);
 }
 
@@ -120,6 +135,89 @@ void CopySamplesDecompressed(const std::string& dir) {
       fs::permissions(target, fs::perms::owner_write, fs::perm_options::add);
     }
   }
+}
+
+std::string Sha256OfFile(const std::string& path) {
+  CommandResult r = Run({"sha256sum", "-b", path});
+  if (r.exit_code != 0 || r.out.size() < 64) throw std::runtime_error("sha256sum " + path);
+  return r.out.substr(0, 64);
+}
+
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+    if (fd_ < 0) throw std::runtime_error("cannot open " + path);
+  }
+  ~Fd() { ::close(fd_); }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+using Range = std::pair<uint64_t, uint64_t>;  // [begin, end) in bytes
+
+// The ranges SEEK_DATA reports; everything else is a hole and reads as zeros.
+std::vector<Range> DataRanges(int fd, uint64_t size_bytes) {
+  std::vector<Range> ranges;
+  off_t pos = 0;
+  while (static_cast<uint64_t>(pos) < size_bytes) {
+    off_t data = ::lseek(fd, pos, SEEK_DATA);
+    if (data < 0) break;  // ENXIO: no data after pos
+    off_t hole = ::lseek(fd, data, SEEK_HOLE);
+    if (hole < 0) hole = static_cast<off_t>(size_bytes);
+    ranges.emplace_back(data, hole);
+    pos = hole;
+  }
+  return ranges;
+}
+
+}  // namespace
+
+std::string FirstDifference(const std::string& a, const std::string& b) {
+  const uint64_t size_a = fs::file_size(a), size_b = fs::file_size(b);
+  if (size_a != size_b) {
+    return "sizes differ: " + std::to_string(size_a) + " vs " + std::to_string(size_b);
+  }
+  Fd fd_a(a), fd_b(b);
+  std::vector<Range> ranges = DataRanges(fd_a.get(), size_a);
+  std::vector<Range> ranges_b = DataRanges(fd_b.get(), size_b);
+  ranges.insert(ranges.end(), ranges_b.begin(), ranges_b.end());
+  std::sort(ranges.begin(), ranges.end());
+  constexpr size_t kChunk = 1 << 20;
+  std::vector<char> buf_a(kChunk), buf_b(kChunk);
+  uint64_t done = 0;  // everything below `done` has been compared
+  for (auto [begin, end] : ranges) {
+    for (uint64_t pos = std::max(begin, done); pos < end; pos += kChunk) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(kChunk, end - pos));
+      if (::pread(fd_a.get(), buf_a.data(), n, static_cast<off_t>(pos)) !=
+              static_cast<ssize_t>(n) ||
+          ::pread(fd_b.get(), buf_b.data(), n, static_cast<off_t>(pos)) !=
+              static_cast<ssize_t>(n)) {
+        return "short read at offset " + std::to_string(pos);
+      }
+      if (std::memcmp(buf_a.data(), buf_b.data(), n) == 0) continue;
+      size_t i = 0;
+      while (buf_a[i] == buf_b[i]) ++i;
+      std::ostringstream msg;
+      msg << "first difference at byte " << pos + i << ": 0x" << std::hex
+          << (static_cast<unsigned>(buf_a[i]) & 0xff) << " vs 0x"
+          << (static_cast<unsigned>(buf_b[i]) & 0xff);
+      return msg.str();
+    }
+    done = std::max(done, end);
+  }
+  return "";
+}
+
+uint64_t AllocatedBytes(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw std::runtime_error("cannot stat " + path);
+  return static_cast<uint64_t>(st.st_blocks) * 512;
 }
 
 std::string ClonectlPath() { return CLONECTL_PATH; }

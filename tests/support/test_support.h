@@ -3,7 +3,10 @@
 
 // Helpers shared by every test module.
 
+#include <gtest/gtest.h>
+
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -33,6 +36,9 @@ struct CommandResult {
 CommandResult Run(const std::vector<std::string>& argv);
 // Runs `sh -c command`.
 CommandResult RunShell(const std::string& command);
+// Runs argv and succeeds when it exits 0; the failure message shows the command and its
+// stderr. Use as ASSERT_TRUE(RunsOk({...})).
+::testing::AssertionResult RunsOk(const std::vector<std::string>& argv);
 
 std::vector<std::byte> ReadFileBytes(const std::string& path);
 void WriteFileBytes(const std::string& path, const std::vector<std::byte>& bytes);
@@ -41,6 +47,17 @@ void WriteFileBytes(const std::string& path, const std::vector<std::byte>& bytes
 // `.gz` file decompressed beside the others under its name without `.gz`.
 std::string SamplesDir();
 void CopySamplesDecompressed(const std::string& dir);
+
+// Lowercase hex SHA-256 of a file's contents (via sha256sum; meant for small files).
+std::string Sha256OfFile(const std::string& path);
+
+// Compares two files byte for byte, reading only where either has data (SEEK_DATA /
+// SEEK_HOLE): holes read as zeros, so multi-GiB sparse files compare in milliseconds.
+// Returns "" when the contents are equal, else where and how they first differ.
+std::string FirstDifference(const std::string& a, const std::string& b);
+
+// Bytes of disk the file occupies (st_blocks * 512).
+uint64_t AllocatedBytes(const std::string& path);
 
 // Path of the clonectl binary under test.
 std::string ClonectlPath();
