@@ -49,9 +49,36 @@ class MemoryFile final : public File {
 
   Status Sync() override { return Status::Ok(); }
 
+  Status PunchHole(uint64_t offset_bytes, uint64_t length_bytes) override {
+    if (!writable_) return Error(EBADF, "{}: punch hole: file is read-only", path());
+    std::lock_guard lock(node_->mutex);
+    auto& data = node_->data;
+    if (offset_bytes < data.size()) {
+      size_t n = std::min<uint64_t>(length_bytes, data.size() - offset_bytes);
+      std::memset(data.data() + offset_bytes, 0, n);
+    }
+    ++node_->mtime_ns;
+    return Status::Ok();
+  }
+
  private:
   std::shared_ptr<MemoryStorage::Node> node_;
   bool writable_;
+};
+
+class MemoryMappedFile final : public MappedFile {
+ public:
+  MemoryMappedFile(std::string path, std::shared_ptr<MemoryStorage::Node> node)
+      : path_(std::move(path)), node_(std::move(node)) {}
+  const std::string& path() const override { return path_; }
+  // The node's bytes themselves, as a shared mapping would be; the size is fixed while
+  // mapped, so the span stays valid.
+  std::span<std::byte> bytes() override { return node_->data; }
+  Status Flush(uint64_t, uint64_t) override { return Status::Ok(); }
+
+ private:
+  std::string path_;
+  std::shared_ptr<MemoryStorage::Node> node_;
 };
 
 std::vector<std::byte> ToBytes(std::string_view s) {
@@ -121,6 +148,14 @@ Status MemoryStorage::Rename(const std::string& from, const std::string& to, boo
   files_.erase(it);
   files_[to] = std::move(node);
   return Status::Ok();
+}
+
+Result<std::unique_ptr<MappedFile>> MemoryStorage::MapFile(const std::string& path) {
+  std::lock_guard lock(mutex_);
+  auto it = files_.find(path);
+  if (it == files_.end()) return Status::FromErrno(ENOENT, path);
+  if (it->second->data.empty()) return Error(EINVAL, "{}: map: file is empty", path);
+  return std::unique_ptr<MappedFile>(new MemoryMappedFile(path, it->second));
 }
 
 Status MemoryStorage::Remove(const std::string& path) {

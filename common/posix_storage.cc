@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/interprocess/file_mapping.hpp>
+#include <boost/interprocess/mapped_region.hpp>
+
 #include <cerrno>
 #include <cstdio>
 
@@ -73,6 +76,15 @@ class PosixFile final : public File {
     return Status::Ok();
   }
 
+  Status PunchHole(uint64_t offset_bytes, uint64_t length_bytes) override {
+    if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                    static_cast<off_t>(offset_bytes), static_cast<off_t>(length_bytes)) != 0) {
+      return Status::FromErrno(errno, fmt::format("{}: punch hole of {} bytes at byte {}", path(),
+                                                  length_bytes, offset_bytes));
+    }
+    return Status::Ok();
+  }
+
  private:
   // lseek moves the shared file offset, which nothing here uses (all I/O is positional),
   // so concurrent calls are safe.
@@ -89,6 +101,31 @@ class PosixFile final : public File {
   }
 
   int fd_;
+};
+
+class PosixMappedFile final : public MappedFile {
+ public:
+  PosixMappedFile(std::string path, boost::interprocess::mapped_region region)
+      : path_(std::move(path)), region_(std::move(region)) {}
+  const std::string& path() const override { return path_; }
+  std::span<std::byte> bytes() override {
+    return {static_cast<std::byte*>(region_.get_address()), region_.get_size()};
+  }
+  Status Flush(uint64_t offset_bytes, uint64_t length_bytes) override {
+    // mapped_region::flush rounds to pages and calls msync(MS_SYNC) when async is false;
+    // it reports failure without errno, so errno is read right after it.
+    errno = 0;
+    if (!region_.flush(offset_bytes, length_bytes, /*async=*/false)) {
+      return Status::FromErrno(errno ? errno : EIO,
+                               fmt::format("{}: msync of {} bytes at byte {}", path_,
+                                           length_bytes, offset_bytes));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::string path_;
+  boost::interprocess::mapped_region region_;
 };
 
 class PosixStorageImpl final : public Storage {
@@ -136,6 +173,18 @@ class PosixStorageImpl final : public Storage {
   Status Remove(const std::string& path) override {
     if (::unlink(path.c_str()) != 0) return Status::FromErrno(errno, path);
     return Status::Ok();
+  }
+
+  Result<std::unique_ptr<MappedFile>> MapFile(const std::string& path) override {
+    // Boost.Interprocess reports errors by exception; they end here.
+    try {
+      boost::interprocess::file_mapping mapping(path.c_str(), boost::interprocess::read_write);
+      boost::interprocess::mapped_region region(mapping, boost::interprocess::read_write);
+      return std::unique_ptr<MappedFile>(new PosixMappedFile(path, std::move(region)));
+    } catch (const boost::interprocess::interprocess_exception& e) {
+      int err = e.get_native_error() > 0 ? e.get_native_error() : EIO;
+      return Status(err, fmt::format("{}: map: {}", path, e.what()));
+    }
   }
 };
 

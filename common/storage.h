@@ -44,6 +44,9 @@ class File {
   virtual Status Truncate(uint64_t size_bytes) = 0;
   // Makes written data durable (fdatasync).
   virtual Status Sync() = 0;
+  // Deallocates [offset_bytes, offset_bytes + length_bytes) so it reads as zeros, keeping
+  // the size (fallocate PUNCH_HOLE | KEEP_SIZE).
+  virtual Status PunchHole(uint64_t offset_bytes, uint64_t length_bytes) = 0;
 
   // The first byte at or after offset_bytes that the file system stores data for
   // (SEEK_DATA), or the file size if none; and the first byte of a hole at or after
@@ -62,6 +65,18 @@ class File {
 
 enum class OpenMode { kReadOnly, kReadWrite };
 
+// A whole file mapped read-write into memory (the delta layer's header and bitmap).
+// Stores into bytes() may reach the file at any time (the kernel writes dirty pages back
+// when it likes); Flush makes a range durable now. The file's size is fixed while mapped.
+class MappedFile {
+ public:
+  virtual ~MappedFile() = default;
+  virtual const std::string& path() const = 0;
+  virtual std::span<std::byte> bytes() = 0;
+  // msync(MS_SYNC) of the pages covering [offset_bytes, offset_bytes + length_bytes).
+  virtual Status Flush(uint64_t offset_bytes, uint64_t length_bytes) = 0;
+};
+
 class Storage {
  public:
   virtual ~Storage() = default;
@@ -73,6 +88,8 @@ class Storage {
   // Renames atomically. With no_replace, fails with EEXIST rather than replace `to`.
   virtual Status Rename(const std::string& from, const std::string& to, bool no_replace) = 0;
   virtual Status Remove(const std::string& path) = 0;
+  // Maps an existing, non-empty file read-write.
+  virtual Result<std::unique_ptr<MappedFile>> MapFile(const std::string& path) = 0;
 };
 
 // The real file system (POSIX syscalls). Stateless and thread-safe.

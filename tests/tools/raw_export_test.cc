@@ -39,6 +39,9 @@ class FullDiskStorage final : public common::Storage {
     return inner_.Rename(f, t, nr);
   }
   common::Status Remove(const std::string& p) override { return inner_.Remove(p); }
+  common::Result<std::unique_ptr<common::MappedFile>> MapFile(const std::string& p) override {
+    return inner_.MapFile(p);
+  }
 
  private:
   class LimitedFile final : public common::File {
@@ -57,6 +60,7 @@ class FullDiskStorage final : public common::Storage {
     common::Result<uint64_t> Size() const override { return inner_->Size(); }
     common::Status Truncate(uint64_t n) override { return inner_->Truncate(n); }
     common::Status Sync() override { return inner_->Sync(); }
+    common::Status PunchHole(uint64_t o, uint64_t n) override { return inner_->PunchHole(o, n); }
 
    private:
     std::unique_ptr<common::File> inner_;

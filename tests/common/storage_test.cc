@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+// The same behaviour from the real file system and the in-memory one.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/memory_storage.h"
+#include "common/storage.h"
+#include "tests/support/test_support.h"
+
+namespace common {
+namespace {
+
+std::vector<std::byte> Bytes(size_t n, uint8_t value) {
+  return std::vector<std::byte>(n, std::byte{value});
+}
+
+class StorageTest : public ::testing::TestWithParam<bool> {
+ protected:
+  Storage& storage() { return GetParam() ? PosixStorage() : static_cast<Storage&>(memory_); }
+  std::string Path(const std::string& name) { return dir_ / name; }
+
+  testing_support::TempDir dir_;
+  MemoryStorage memory_;
+};
+
+TEST_P(StorageTest, CreateWriteReadAndShortReadAtEnd) {
+  auto file = storage().CreateExclusive(Path("f"));
+  ASSERT_TRUE(file) << file.error().message();
+  ASSERT_TRUE(file.value()->WriteAt(10, Bytes(20, 7)).ok());
+  EXPECT_EQ(file.value()->Size().value(), 30u);
+  std::vector<std::byte> buf(40);
+  EXPECT_EQ(file.value()->ReadAt(0, buf).value(), 30u);
+  EXPECT_EQ(buf[9], std::byte{0});
+  EXPECT_EQ(buf[10], std::byte{7});
+  Status s = file.value()->ReadExactAt(0, buf, "thing");
+  EXPECT_EQ(s.code(), EIO);
+  EXPECT_NE(s.message().find("thing at byte 0: unexpected end of file"), std::string::npos);
+}
+
+TEST_P(StorageTest, CreateExclusiveRefusesExistingFile) {
+  ASSERT_TRUE(storage().CreateExclusive(Path("f")));
+  auto again = storage().CreateExclusive(Path("f"));
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), EEXIST);
+}
+
+TEST_P(StorageTest, RenameNoReplaceRefusesToClobber) {
+  ASSERT_TRUE(storage().CreateExclusive(Path("a")));
+  ASSERT_TRUE(storage().CreateExclusive(Path("b")));
+  EXPECT_EQ(storage().Rename(Path("a"), Path("b"), true).code(), EEXIST);
+  EXPECT_TRUE(storage().Rename(Path("a"), Path("c"), true).ok());
+  EXPECT_EQ(storage().Stat(Path("a")).error().code(), ENOENT);
+}
+
+TEST_P(StorageTest, PunchHoleReadsAsZerosAndKeepsSize) {
+  auto file = storage().CreateExclusive(Path("f")).value();
+  ASSERT_TRUE(file->WriteAt(0, Bytes(3 * 4096, 0xab)).ok());
+  ASSERT_TRUE(file->PunchHole(4096, 4096).ok());
+  EXPECT_EQ(file->Size().value(), 3u * 4096);
+  std::vector<std::byte> buf(3 * 4096);
+  ASSERT_TRUE(file->ReadExactAt(0, buf, "all").ok());
+  EXPECT_EQ(buf[4095], std::byte{0xab});
+  EXPECT_EQ(buf[4096], std::byte{0});
+  EXPECT_EQ(buf[8191], std::byte{0});
+  EXPECT_EQ(buf[8192], std::byte{0xab});
+}
+
+TEST_P(StorageTest, MappedFileSharesBytesWithTheFile) {
+  auto file = storage().CreateExclusive(Path("m")).value();
+  ASSERT_TRUE(file->Truncate(8192).ok());
+  auto mapped = storage().MapFile(Path("m"));
+  ASSERT_TRUE(mapped) << mapped.error().message();
+  ASSERT_EQ(mapped.value()->bytes().size(), 8192u);
+  std::memset(mapped.value()->bytes().data() + 5000, 0x5a, 10);
+  ASSERT_TRUE(mapped.value()->Flush(4096, 4096).ok());
+  std::vector<std::byte> buf(10);
+  ASSERT_TRUE(file->ReadExactAt(5000, buf, "mapped").ok());
+  EXPECT_EQ(buf, Bytes(10, 0x5a));
+}
+
+TEST_P(StorageTest, MapFileOfMissingFileNamesIt) {
+  auto mapped = storage().MapFile(Path("missing"));
+  ASSERT_FALSE(mapped);
+  EXPECT_NE(mapped.error().message().find("missing"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(PosixAndMemory, StorageTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Posix" : "Memory"; });
+
+TEST(PosixStorageTest, NextDataAndNextHoleFollowHostHoles) {
+  testing_support::TempDir dir;
+  auto file = PosixStorage().CreateExclusive(dir / "sparse").value();
+  ASSERT_TRUE(file->Truncate(16 << 20).ok());
+  ASSERT_TRUE(file->WriteAt(8 << 20, Bytes(1 << 20, 1)).ok());
+  EXPECT_EQ(file->NextData(0).value(), uint64_t{8} << 20);
+  EXPECT_EQ(file->NextHole(8 << 20).value(), uint64_t{9} << 20);
+  EXPECT_EQ(file->NextData(9 << 20).value(), uint64_t{16} << 20);  // none left: the size
+}
+
+}  // namespace
+}  // namespace common
