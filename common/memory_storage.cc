@@ -10,10 +10,13 @@
 namespace common {
 namespace {
 
+using Op = MemoryStorage::Op;
+
 class MemoryFile final : public File {
  public:
-  MemoryFile(std::string path, std::shared_ptr<MemoryStorage::Node> node, bool writable)
-      : File(std::move(path)), node_(std::move(node)), writable_(writable) {}
+  MemoryFile(const MemoryStorage& storage, std::string path,
+             std::shared_ptr<MemoryStorage::Node> node, bool writable)
+      : File(std::move(path)), storage_(storage), node_(std::move(node)), writable_(writable) {}
 
   Result<size_t> ReadAt(uint64_t offset_bytes, std::span<std::byte> dst) const override {
     std::lock_guard lock(node_->mutex);
@@ -26,6 +29,7 @@ class MemoryFile final : public File {
 
   Status WriteAt(uint64_t offset_bytes, std::span<const std::byte> src) override {
     if (!writable_) return Error(EBADF, "{}: write at byte {}: file is read-only", path(), offset_bytes);
+    BOOST_OUTCOME_TRYV(storage_.CheckFault(Op::kWrite, path()));
     std::lock_guard lock(node_->mutex);
     auto& data = node_->data;
     if (offset_bytes + src.size() > data.size()) data.resize(offset_bytes + src.size());
@@ -41,16 +45,23 @@ class MemoryFile final : public File {
 
   Status Truncate(uint64_t size_bytes) override {
     if (!writable_) return Error(EBADF, "{}: truncate: file is read-only", path());
+    BOOST_OUTCOME_TRYV(storage_.CheckFault(Op::kTruncate, path()));
     std::lock_guard lock(node_->mutex);
     node_->data.resize(size_bytes);
     ++node_->mtime_ns;
     return Status::Ok();
   }
 
-  Status Sync() override { return Status::Ok(); }
+  Status Sync() override {
+    BOOST_OUTCOME_TRYV(storage_.CheckFault(Op::kSync, path()));
+    std::lock_guard lock(node_->mutex);
+    node_->durable = node_->data;
+    return Status::Ok();
+  }
 
   Status PunchHole(uint64_t offset_bytes, uint64_t length_bytes) override {
     if (!writable_) return Error(EBADF, "{}: punch hole: file is read-only", path());
+    BOOST_OUTCOME_TRYV(storage_.CheckFault(Op::kPunchHole, path()));
     std::lock_guard lock(node_->mutex);
     auto& data = node_->data;
     if (offset_bytes < data.size()) {
@@ -62,21 +73,35 @@ class MemoryFile final : public File {
   }
 
  private:
+  const MemoryStorage& storage_;
   std::shared_ptr<MemoryStorage::Node> node_;
   bool writable_;
 };
 
 class MemoryMappedFile final : public MappedFile {
  public:
-  MemoryMappedFile(std::string path, std::shared_ptr<MemoryStorage::Node> node)
-      : path_(std::move(path)), node_(std::move(node)) {}
+  MemoryMappedFile(const MemoryStorage& storage, std::string path,
+                   std::shared_ptr<MemoryStorage::Node> node)
+      : storage_(storage), path_(std::move(path)), node_(std::move(node)) {}
   const std::string& path() const override { return path_; }
   // The node's bytes themselves, as a shared mapping would be; the size is fixed while
   // mapped, so the span stays valid.
   std::span<std::byte> bytes() override { return node_->data; }
-  Status Flush(uint64_t, uint64_t) override { return Status::Ok(); }
+  // Makes the covering 4 KiB pages durable, as msync does.
+  Status Flush(uint64_t offset_bytes, uint64_t length_bytes) override {
+    BOOST_OUTCOME_TRYV(storage_.CheckFault(Op::kMapFlush, path_));
+    std::lock_guard lock(node_->mutex);
+    auto& data = node_->data;
+    auto& durable = node_->durable;
+    if (durable.size() != data.size()) durable.resize(data.size());
+    uint64_t begin = offset_bytes / 4096 * 4096;
+    uint64_t end = std::min<uint64_t>(data.size(), (offset_bytes + length_bytes + 4095) / 4096 * 4096);
+    if (begin < end) std::memcpy(durable.data() + begin, data.data() + begin, end - begin);
+    return Status::Ok();
+  }
 
  private:
+  const MemoryStorage& storage_;
   std::string path_;
   std::shared_ptr<MemoryStorage::Node> node_;
 };
@@ -93,6 +118,7 @@ void MemoryStorage::SetFile(const std::string& path, std::vector<std::byte> cont
   std::lock_guard lock(mutex_);
   auto node = std::make_shared<Node>();
   node->data = std::move(contents);
+  node->durable = node->data;
   node->inode = next_inode_++;
   files_[path] = std::move(node);
 }
@@ -113,7 +139,8 @@ Result<std::unique_ptr<File>> MemoryStorage::Open(const std::string& path, OpenM
   std::lock_guard lock(mutex_);
   auto it = files_.find(path);
   if (it == files_.end()) return Status::FromErrno(ENOENT, path);
-  return std::unique_ptr<File>(new MemoryFile(path, it->second, mode == OpenMode::kReadWrite));
+  return std::unique_ptr<File>(
+      new MemoryFile(*this, path, it->second, mode == OpenMode::kReadWrite));
 }
 
 Result<std::unique_ptr<File>> MemoryStorage::CreateExclusive(const std::string& path) {
@@ -122,7 +149,7 @@ Result<std::unique_ptr<File>> MemoryStorage::CreateExclusive(const std::string& 
   auto node = std::make_shared<Node>();
   node->inode = next_inode_++;
   files_[path] = node;
-  return std::unique_ptr<File>(new MemoryFile(path, std::move(node), true));
+  return std::unique_ptr<File>(new MemoryFile(*this, path, std::move(node), true));
 }
 
 Result<FileInfo> MemoryStorage::Stat(const std::string& path) {
@@ -155,13 +182,60 @@ Result<std::unique_ptr<MappedFile>> MemoryStorage::MapFile(const std::string& pa
   auto it = files_.find(path);
   if (it == files_.end()) return Status::FromErrno(ENOENT, path);
   if (it->second->data.empty()) return Error(EINVAL, "{}: map: file is empty", path);
-  return std::unique_ptr<MappedFile>(new MemoryMappedFile(path, it->second));
+  return std::unique_ptr<MappedFile>(new MemoryMappedFile(*this, path, it->second));
 }
 
 Status MemoryStorage::Remove(const std::string& path) {
   std::lock_guard lock(mutex_);
   if (files_.erase(path) == 0) return Status::FromErrno(ENOENT, path);
   return Status::Ok();
+}
+
+}  // namespace common
+
+namespace common {
+
+void MemoryStorage::SetFaultHook(FaultHook hook) {
+  std::lock_guard lock(hook_mutex_);
+  hook_ = std::move(hook);
+}
+
+Status MemoryStorage::CheckFault(Op op, const std::string& path) const {
+  std::lock_guard lock(hook_mutex_);
+  return hook_ ? hook_(op, path) : Status::Ok();
+}
+
+void MemoryStorage::Crash(CrashMode mode, uint32_t seed) {
+  std::mt19937 random(seed);
+  std::lock_guard lock(mutex_);
+  for (auto& [path, node] : files_) {
+    std::lock_guard node_lock(node->mutex);
+    switch (mode) {
+      case CrashMode::kLoseUnsynced:
+        node->data = node->durable;
+        break;
+      case CrashMode::kKeepAll:
+        node->durable = node->data;
+        break;
+      case CrashMode::kTornPages: {
+        auto& data = node->data;
+        auto& durable = node->durable;
+        size_t size = std::max(data.size(), durable.size());
+        data.resize(size);
+        durable.resize(size);
+        for (size_t page = 0; page < size; page += 4096) {
+          size_t n = std::min<size_t>(4096, size - page);
+          if (std::memcmp(data.data() + page, durable.data() + page, n) == 0) continue;
+          if (random() % 2) {
+            std::memcpy(durable.data() + page, data.data() + page, n);
+          } else {
+            std::memcpy(data.data() + page, durable.data() + page, n);
+          }
+        }
+        break;
+      }
+    }
+  }
 }
 
 }  // namespace common

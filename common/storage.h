@@ -53,7 +53,7 @@ class File {
   // offset_bytes (SEEK_HOLE; the file size counts as a hole). Files without hole
   // information report everything as data.
   virtual Result<uint64_t> NextData(uint64_t offset_bytes) const { return offset_bytes; }
-  virtual Result<uint64_t> NextHole(uint64_t offset_bytes) const { return Size(); }
+  virtual Result<uint64_t> NextHole(uint64_t /*offset_bytes*/) const { return Size(); }
 
   // Reads exactly dst.size() bytes or fails with EIO naming `what`, the offset and the
   // file ("base.vmdk: grain table 3 at byte 4096: unexpected end of file").

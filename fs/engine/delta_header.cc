@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "fs/engine/delta_header.h"
+
+#include <boost/endian/buffers.hpp>
+#include <xxhash.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace engine {
+namespace {
+
+using boost::endian::little_uint32_buf_t;
+using boost::endian::little_uint64_buf_t;
+
+constexpr char kMagic[8] = {'C', 'L', 'N', 'F', 'S', 'M', 'A', 'P'};
+
+struct OnDiskDeltaHeader {
+  char magic[8];                          // 0
+  little_uint32_buf_t version;            // 8
+  little_uint32_buf_t block_bytes;        // 12
+  little_uint64_buf_t capacity_bytes;     // 16
+  little_uint64_buf_t block_count;        // 24
+  little_uint64_buf_t bitmap_offset;      // 32
+  little_uint64_buf_t bitmap_bytes;       // 40
+  uint8_t layer_id[16];                   // 48
+  uint8_t parent_layer_id[16];            // 64
+  uint8_t parent_fingerprint[16];         // 80
+  little_uint32_buf_t flags;              // 96
+  little_uint32_buf_t reserved;           // 100
+  little_uint64_buf_t generation;         // 104
+  little_uint64_buf_t checksum;           // 112
+  uint8_t zero[kDeltaHeaderBytes - 120];  // 120
+};
+static_assert(sizeof(OnDiskDeltaHeader) == kDeltaHeaderBytes);
+constexpr size_t kChecksumOffset = 112;
+constexpr uint32_t kFlagClean = 1;
+
+uint64_t Checksum(std::span<const std::byte> header) {
+  // The checksum field counts as zero.
+  std::array<std::byte, kDeltaHeaderBytes> copy;
+  std::memcpy(copy.data(), header.data(), kDeltaHeaderBytes);
+  std::memset(copy.data() + kChecksumOffset, 0, 8);
+  return XXH3_64bits(copy.data(), copy.size());
+}
+
+uint64_t BitmapBytesFor(uint64_t block_count) {
+  uint64_t bytes = (block_count + 7) / 8;
+  return (bytes + kBlockBytes - 1) / kBlockBytes * kBlockBytes;
+}
+
+}  // namespace
+
+DeltaHeader DeltaHeader::ForCapacity(uint64_t capacity_bytes) {
+  DeltaHeader h;
+  h.capacity_bytes = capacity_bytes;
+  h.block_count = (capacity_bytes + kBlockBytes - 1) / kBlockBytes;
+  h.bitmap_bytes = BitmapBytesFor(h.block_count);
+  return h;
+}
+
+Result<DeltaHeader> ParseDeltaHeader(std::span<const std::byte> bytes) {
+  if (bytes.size() < kDeltaHeaderBytes) {
+    return common::Error(EIO, "delta header: {} bytes, need {}", bytes.size(), kDeltaHeaderBytes);
+  }
+  OnDiskDeltaHeader raw;
+  std::memcpy(&raw, bytes.data(), sizeof raw);
+  if (std::memcmp(raw.magic, kMagic, sizeof kMagic) != 0) {
+    return common::Error(EIO, "delta header: bad magic (not a clonefs map file)");
+  }
+  if (raw.checksum.value() != Checksum(bytes)) {
+    return common::Error(EIO, "delta header: checksum mismatch (header is corrupt)");
+  }
+  DeltaHeader h;
+  h.version = raw.version.value();
+  if (h.version != kDeltaVersion) {
+    return common::Error(ENOTSUP, "delta header: version {} (this clonefs reads {})", h.version,
+                         kDeltaVersion);
+  }
+  h.block_bytes = raw.block_bytes.value();
+  h.capacity_bytes = raw.capacity_bytes.value();
+  h.block_count = raw.block_count.value();
+  h.bitmap_offset_bytes = raw.bitmap_offset.value();
+  h.bitmap_bytes = raw.bitmap_bytes.value();
+  std::memcpy(h.layer_id.data(), raw.layer_id, 16);
+  std::memcpy(h.parent_layer_id.data(), raw.parent_layer_id, 16);
+  std::memcpy(h.parent_fingerprint.data(), raw.parent_fingerprint, 16);
+  h.clean_shutdown = raw.flags.value() & kFlagClean;
+  h.generation = raw.generation.value();
+  if (h.block_bytes != kBlockBytes) {
+    return common::Error(EIO, "delta header: block size {} (expected {})", h.block_bytes,
+                         kBlockBytes);
+  }
+  if (h.capacity_bytes == 0 || h.capacity_bytes % 512 != 0 ||
+      h.capacity_bytes > kMaxDeltaCapacityBytes) {
+    return common::Error(EIO, "delta header: capacity {} bytes is not a multiple of 512 up to "
+                         "64 TiB", h.capacity_bytes);
+  }
+  DeltaHeader expected = DeltaHeader::ForCapacity(h.capacity_bytes);
+  if (h.block_count != expected.block_count || h.bitmap_offset_bytes != kDeltaHeaderBytes ||
+      h.bitmap_bytes != expected.bitmap_bytes) {
+    return common::Error(EIO, "delta header: geometry (blocks {}, bitmap {} bytes at {}) does "
+                         "not fit capacity {}", h.block_count, h.bitmap_bytes,
+                         h.bitmap_offset_bytes, h.capacity_bytes);
+  }
+  return h;
+}
+
+void EncodeDeltaHeader(const DeltaHeader& h, std::span<std::byte> out) {
+  OnDiskDeltaHeader raw{};
+  std::memcpy(raw.magic, kMagic, sizeof kMagic);
+  raw.version = h.version;
+  raw.block_bytes = h.block_bytes;
+  raw.capacity_bytes = h.capacity_bytes;
+  raw.block_count = h.block_count;
+  raw.bitmap_offset = h.bitmap_offset_bytes;
+  raw.bitmap_bytes = h.bitmap_bytes;
+  std::memcpy(raw.layer_id, h.layer_id.data(), 16);
+  std::memcpy(raw.parent_layer_id, h.parent_layer_id.data(), 16);
+  std::memcpy(raw.parent_fingerprint, h.parent_fingerprint.data(), 16);
+  raw.flags = h.clean_shutdown ? kFlagClean : 0;
+  raw.generation = h.generation;
+  std::memcpy(out.data(), &raw, sizeof raw);
+  uint64_t sum = Checksum(out);
+  raw.checksum = sum;
+  std::memcpy(out.data() + kChecksumOffset, &raw.checksum, 8);
+}
+
+}  // namespace engine

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "fs/engine/delta_layer.h"
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+
+#include <boost/endian/conversion.hpp>
+
+namespace engine {
+namespace {
+
+using common::Error;
+
+constexpr uint64_t kBitsPerWord = 64;
+
+// The bitmap on disk is a little-endian bit string; words in memory are native.
+uint64_t LoadWord(std::span<const std::byte> bitmap, uint64_t word) {
+  uint64_t v = 0;
+  size_t at = word * 8;
+  std::memcpy(&v, bitmap.data() + at, std::min<size_t>(8, bitmap.size() - at));
+  return boost::endian::little_to_native(v);
+}
+
+void StoreWord(std::span<std::byte> bitmap, uint64_t word, uint64_t value) {
+  uint64_t le = boost::endian::native_to_little(value);
+  size_t at = word * 8;
+  std::memcpy(bitmap.data() + at, &le, std::min<size_t>(8, bitmap.size() - at));
+}
+
+}  // namespace
+
+DeltaLayer::DeltaLayer(std::unique_ptr<common::File> data, std::unique_ptr<common::MappedFile> map,
+                       DeltaHeader header, bool writable)
+    : data_(std::move(data)),
+      map_(std::move(map)),
+      header_(header),
+      writable_(writable),
+      bits_((header.block_count + kBitsPerWord - 1) / kBitsPerWord),
+      word_dirty_(bits_.size(), false) {
+  auto bitmap = MappedBitmap();
+  for (uint64_t w = 0; w < bits_.size(); ++w) bits_[w].store(LoadWord(bitmap, w));
+}
+
+DeltaLayer::~DeltaLayer() = default;
+
+std::span<std::byte> DeltaLayer::MappedBitmap() {
+  return map_->bytes().subspan(header_.bitmap_offset_bytes, header_.bitmap_bytes);
+}
+
+Result<std::unique_ptr<DeltaLayer>> DeltaLayer::Create(common::Storage& storage,
+                                                       const DeltaPaths& paths,
+                                                       DeltaHeader header) {
+  if (header.capacity_bytes == 0 || header.capacity_bytes % 512 != 0 ||
+      header.capacity_bytes > kMaxDeltaCapacityBytes) {
+    return Error(EINVAL, "{}: capacity {} bytes is not a multiple of 512 up to 64 TiB", paths.map,
+                 header.capacity_bytes);
+  }
+  header.clean_shutdown = false;  // open for writing from the start
+  BOOST_OUTCOME_TRY(data, storage.CreateExclusive(paths.data));
+  auto cleanup = [&](Status s) {
+    (void)storage.Remove(paths.data);
+    (void)storage.Remove(paths.map);
+    return s;
+  };
+  if (Status s = data->Truncate(header.capacity_bytes); !s.ok()) return cleanup(s);
+  if (Status s = data->Sync(); !s.ok()) return cleanup(s);
+  auto map_file = storage.CreateExclusive(paths.map);
+  if (!map_file) {
+    (void)storage.Remove(paths.data);
+    return map_file.error();
+  }
+  std::vector<std::byte> head(kDeltaHeaderBytes);
+  EncodeDeltaHeader(header, head);
+  if (Status s = map_file.value()->Truncate(header.map_file_bytes()); !s.ok()) return cleanup(s);
+  if (Status s = map_file.value()->WriteAt(0, head); !s.ok()) return cleanup(s);
+  if (Status s = map_file.value()->Sync(); !s.ok()) return cleanup(s);
+  auto mapped = storage.MapFile(paths.map);
+  if (!mapped) return cleanup(mapped.error());
+  return std::unique_ptr<DeltaLayer>(
+      new DeltaLayer(std::move(data), std::move(mapped).value(), header, true));
+}
+
+Result<std::unique_ptr<DeltaLayer>> DeltaLayer::Open(common::Storage& storage,
+                                                     const DeltaPaths& paths, bool writable) {
+  BOOST_OUTCOME_TRY(map, storage.MapFile(paths.map));
+  auto parsed = ParseDeltaHeader(map->bytes());
+  if (!parsed) return parsed.error().WithContext(paths.map);
+  DeltaHeader header = parsed.value();
+  if (map->bytes().size() < header.map_file_bytes()) {
+    return Error(EIO, "{}: map file is {} bytes, the bitmap needs {}", paths.map,
+                 map->bytes().size(), header.map_file_bytes());
+  }
+  BOOST_OUTCOME_TRY(data, storage.Open(paths.data, writable ? common::OpenMode::kReadWrite
+                                                            : common::OpenMode::kReadOnly));
+  BOOST_OUTCOME_TRY(data_size, data->Size());
+  if (data_size != header.capacity_bytes) {
+    return Error(EIO, "{}: data file is {} bytes, the layer's capacity is {}", paths.data,
+                 data_size, header.capacity_bytes);
+  }
+  std::unique_ptr<DeltaLayer> layer(
+      new DeltaLayer(std::move(data), std::move(map), header, writable));
+  layer->was_unclean_ = !header.clean_shutdown;
+  if (writable) {
+    // Persisted before any write: a crash from here on is seen as one.
+    std::lock_guard lock(layer->flush_mutex_);
+    layer->header_.clean_shutdown = false;
+    BOOST_OUTCOME_TRYV(layer->PersistHeader());
+  }
+  return layer;
+}
+
+uint64_t DeltaLayer::BlockLength(uint64_t block) const {
+  uint64_t start = block * kBlockBytes;
+  return std::min<uint64_t>(kBlockBytes, header_.capacity_bytes - start);
+}
+
+bool DeltaLayer::IsOwned(uint64_t block) const {
+  return (bits_[block / kBitsPerWord].load(std::memory_order_acquire) >> (block % kBitsPerWord)) & 1;
+}
+
+uint64_t DeltaLayer::RunLength(uint64_t first, uint64_t max_blocks) const {
+  const uint64_t end = std::min(first + max_blocks, header_.block_count);
+  const bool owned = IsOwned(first);
+  uint64_t block = first;
+  while (block < end) {
+    uint64_t word = bits_[block / kBitsPerWord].load(std::memory_order_acquire);
+    if (!owned) word = ~word;
+    word >>= block % kBitsPerWord;  // bits from `block` on: 1 = same state
+    uint64_t same = std::countr_one(word);
+    uint64_t left_in_word = kBitsPerWord - block % kBitsPerWord;
+    if (same < left_in_word) return std::min(block + same, end) - first;
+    block += left_in_word;
+  }
+  return end - first;
+}
+
+void DeltaLayer::MarkOwned(uint64_t first_block, uint64_t count) {
+  std::lock_guard lock(marks_mutex_);
+  for (uint64_t block = first_block; block < first_block + count;) {
+    uint64_t word = block / kBitsPerWord;
+    uint64_t bit = block % kBitsPerWord;
+    uint64_t n = std::min(kBitsPerWord - bit, first_block + count - block);
+    uint64_t mask = (n == kBitsPerWord ? ~uint64_t{0} : ((uint64_t{1} << n) - 1)) << bit;
+    uint64_t before = bits_[word].fetch_or(mask, std::memory_order_release);
+    if ((before & mask) != mask && !word_dirty_[word]) {
+      word_dirty_[word] = true;
+      dirty_words_.push_back(word);
+    }
+    block += n;
+  }
+}
+
+bool DeltaLayer::HasUnflushedMarks() const {
+  std::lock_guard lock(marks_mutex_);
+  return !dirty_words_.empty();
+}
+
+Status DeltaLayer::ReadData(uint64_t offset_bytes, std::span<std::byte> dst) const {
+  return data_->ReadExactAt(offset_bytes, dst, "delta data");
+}
+
+Status DeltaLayer::WriteData(uint64_t offset_bytes, std::span<const std::byte> src) {
+  return data_->WriteAt(offset_bytes, src);
+}
+
+Status DeltaLayer::PunchData(uint64_t offset_bytes, uint64_t length_bytes) {
+  return data_->PunchHole(offset_bytes, length_bytes);
+}
+
+Result<uint64_t> DeltaLayer::NextData(uint64_t offset_bytes) const {
+  BOOST_OUTCOME_TRY(at, data_->NextData(offset_bytes));
+  return std::min(at, header_.capacity_bytes);
+}
+
+Result<uint64_t> DeltaLayer::NextHole(uint64_t offset_bytes) const {
+  BOOST_OUTCOME_TRY(at, data_->NextHole(offset_bytes));
+  return std::min(at, header_.capacity_bytes);
+}
+
+Status DeltaLayer::PersistHeader() {
+  auto head = map_->bytes().first(kDeltaHeaderBytes);
+  EncodeDeltaHeader(header_, head);
+  return map_->Flush(0, kDeltaHeaderBytes);
+}
+
+Status DeltaLayer::Flush() {
+  if (!writable_) return Status::Ok();
+  std::lock_guard flush_lock(flush_mutex_);
+  // Snapshot the words marked so far. Their data was written before they were marked,
+  // so the fdatasync below covers it; marks made after the snapshot wait for the next
+  // Flush.
+  std::vector<std::pair<uint64_t, uint64_t>> snapshot;
+  {
+    std::lock_guard lock(marks_mutex_);
+    snapshot.reserve(dirty_words_.size());
+    for (uint64_t w : dirty_words_) {
+      word_dirty_[w] = false;
+      snapshot.emplace_back(w, bits_[w].load(std::memory_order_acquire));
+    }
+    dirty_words_.clear();
+  }
+  // Data first: a bit must never reach the disk before the data it points at.
+  Status synced = data_->Sync();
+  if (synced.ok() && !snapshot.empty()) {
+    auto bitmap = MappedBitmap();
+    std::sort(snapshot.begin(), snapshot.end());
+    for (const auto& [w, value] : snapshot) StoreWord(bitmap, w, value);
+    // msync the pages that changed, one range per run of nearby words.
+    size_t i = 0;
+    while (synced.ok() && i < snapshot.size()) {
+      uint64_t first = snapshot[i].first, last = first;
+      while (i + 1 < snapshot.size() && (snapshot[i + 1].first - last) * 8 < kBlockBytes) {
+        last = snapshot[++i].first;
+      }
+      ++i;
+      synced = map_->Flush(header_.bitmap_offset_bytes + first * 8, (last - first + 1) * 8);
+    }
+    if (synced.ok()) {
+      ++header_.generation;
+      synced = PersistHeader();
+    }
+  }
+  if (!synced.ok()) {
+    // Nothing was lost from memory; mark the words dirty again so a later Flush retries.
+    std::lock_guard lock(marks_mutex_);
+    for (const auto& [w, value] : snapshot) {
+      if (!word_dirty_[w]) {
+        word_dirty_[w] = true;
+        dirty_words_.push_back(w);
+      }
+    }
+  }
+  return synced;
+}
+
+Status DeltaLayer::Close() {
+  if (!writable_) return Status::Ok();
+  BOOST_OUTCOME_TRYV(Flush());
+  std::lock_guard lock(flush_mutex_);
+  header_.clean_shutdown = true;
+  BOOST_OUTCOME_TRYV(PersistHeader());
+  writable_ = false;
+  return Status::Ok();
+}
+
+}  // namespace engine

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// One writable delta layer (docs/delta-format.md): a sparse data file addressed by
+// virtual offset, and a memory-mapped header + allocation bitmap. This class owns the
+// files and the ownership bits; the copy-on-write logic over the layers below is
+// CowDisk's.
+//
+// Thread safety: every method may be called from any thread. Ownership bits live in an
+// in-memory bitmap that reads consult without locks; they reach the mapped bitmap only in
+// Flush, after the data they point at is durable (the write ordering of the format).
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/storage.h"
+#include "fs/engine/delta_header.h"
+
+namespace engine {
+
+struct DeltaPaths {
+  std::string data;  // D.delta
+  std::string map;   // D.map
+};
+
+class DeltaLayer {
+ public:
+  // Creates both files (failing with EEXIST if either exists) for an empty layer over a
+  // disk of capacity_bytes, and makes them durable. The layer is open for writing.
+  static Result<std::unique_ptr<DeltaLayer>> Create(common::Storage& storage,
+                                                    const DeltaPaths& paths,
+                                                    DeltaHeader header);
+  // Opens an existing layer. For writing, the clean-shutdown flag is cleared durably
+  // before this returns; was_unclean() tells whether it was already clear (a crash).
+  static Result<std::unique_ptr<DeltaLayer>> Open(common::Storage& storage,
+                                                  const DeltaPaths& paths, bool writable);
+  ~DeltaLayer();
+
+  const DeltaHeader& header() const { return header_; }
+  uint64_t capacity_bytes() const { return header_.capacity_bytes; }
+  uint64_t block_count() const { return header_.block_count; }
+  bool writable() const { return writable_; }
+  bool was_unclean() const { return was_unclean_; }
+  // Bytes of block `block` inside the capacity (the last block may be short).
+  uint64_t BlockLength(uint64_t block) const;
+
+  bool IsOwned(uint64_t block) const;
+  // The number of blocks from `first` (at most max_blocks) whose ownership equals
+  // IsOwned(first).
+  uint64_t RunLength(uint64_t first, uint64_t max_blocks) const;
+  // Marks blocks owned, in memory; Flush persists the marks. Call only after the blocks'
+  // data has been written to the data file.
+  void MarkOwned(uint64_t first_block, uint64_t count);
+  // Blocks marked but not yet persisted by Flush.
+  bool HasUnflushedMarks() const;
+
+  Status ReadData(uint64_t offset_bytes, std::span<std::byte> dst) const;
+  Status WriteData(uint64_t offset_bytes, std::span<const std::byte> src);
+  Status PunchData(uint64_t offset_bytes, uint64_t length_bytes);
+  // Where the data file holds data / a hole (SEEK_DATA / SEEK_HOLE), within capacity.
+  Result<uint64_t> NextData(uint64_t offset_bytes) const;
+  Result<uint64_t> NextHole(uint64_t offset_bytes) const;
+
+  // Makes every write so far durable: fdatasync the data file, then persist the marks
+  // made before the sync into the mapped bitmap and header (msync).
+  Status Flush();
+  // Flush, then set the clean-shutdown flag durably. The layer is read-only afterwards.
+  Status Close();
+
+ private:
+  DeltaLayer(std::unique_ptr<common::File> data, std::unique_ptr<common::MappedFile> map,
+             DeltaHeader header, bool writable);
+  Status PersistHeader();
+  std::span<std::byte> MappedBitmap();
+
+  std::unique_ptr<common::File> data_;
+  std::unique_ptr<common::MappedFile> map_;
+  DeltaHeader header_;  // guarded by flush_mutex_ once open
+  bool writable_;
+  bool was_unclean_ = false;
+
+  // The authoritative ownership bits, 64 blocks a word; never cleared.
+  std::vector<std::atomic<uint64_t>> bits_;
+
+  // Lock order: flush_mutex_ before marks_mutex_.
+  std::mutex flush_mutex_;           // one Flush/Close at a time
+  mutable std::mutex marks_mutex_;   // guards dirty_words_ and word_dirty_
+  std::vector<uint64_t> dirty_words_;
+  std::vector<bool> word_dirty_;
+};
+
+}  // namespace engine
