@@ -154,6 +154,12 @@ Result<std::unique_ptr<File>> MemoryStorage::CreateExclusive(const std::string& 
 
 Result<FileInfo> MemoryStorage::Stat(const std::string& path) {
   std::lock_guard lock(mutex_);
+  if (auto dir = directories_.find(path); dir != directories_.end()) {
+    FileInfo info;
+    info.mode = S_IFDIR | dir->second;
+    info.is_directory = true;
+    return info;
+  }
   auto it = files_.find(path);
   if (it == files_.end()) return Status::FromErrno(ENOENT, path);
   std::lock_guard node_lock(it->second->mutex);
@@ -161,13 +167,28 @@ Result<FileInfo> MemoryStorage::Stat(const std::string& path) {
   info.size_bytes = it->second->data.size();
   info.mtime_ns = it->second->mtime_ns;
   info.inode = it->second->inode;
-  info.mode = S_IFREG | 0644;
+  info.mode = S_IFREG | it->second->mode;
   info.is_regular = true;
+  info.allocated_bytes = it->second->data.size();
   return info;
 }
 
 Status MemoryStorage::Rename(const std::string& from, const std::string& to, bool no_replace) {
   std::lock_guard lock(mutex_);
+  if (directories_.count(from)) {
+    // Moves the directory and everything under it.
+    if (files_.count(to) || directories_.count(to)) return Status::FromErrno(EEXIST, to);
+    const std::string prefix = from + "/";
+    std::map<std::string, uint32_t> dirs;
+    for (auto& [p, m] : directories_) {
+      dirs[p == from ? to : p.rfind(prefix, 0) == 0 ? to + p.substr(from.size()) : p] = m;
+    }
+    directories_ = std::move(dirs);
+    std::map<std::string, std::shared_ptr<Node>> files;
+    for (auto& [p, n] : files_) files[p.rfind(prefix, 0) == 0 ? to + p.substr(from.size()) : p] = n;
+    files_ = std::move(files);
+    return Status::Ok();
+  }
   auto it = files_.find(from);
   if (it == files_.end()) return Status::FromErrno(ENOENT, from);
   if (no_replace && files_.count(to)) return Status::FromErrno(EEXIST, to);
@@ -236,6 +257,67 @@ void MemoryStorage::Crash(CrashMode mode, uint32_t seed) {
       }
     }
   }
+}
+
+}  // namespace common
+
+namespace common {
+
+Status MemoryStorage::CreateDirectory(const std::string& path) {
+  std::lock_guard lock(mutex_);
+  if (files_.count(path) || directories_.count(path)) return Status::FromErrno(EEXIST, path);
+  directories_[path] = 0755;
+  return Status::Ok();
+}
+
+Status MemoryStorage::RemoveDirectory(const std::string& path) {
+  std::lock_guard lock(mutex_);
+  if (!directories_.count(path)) return Status::FromErrno(ENOENT, path);
+  const std::string prefix = path + "/";
+  for (const auto& [p, n] : files_) {
+    if (p.rfind(prefix, 0) == 0) return Status::FromErrno(ENOTEMPTY, path);
+  }
+  for (const auto& [p, m] : directories_) {
+    if (p.rfind(prefix, 0) == 0) return Status::FromErrno(ENOTEMPTY, path);
+  }
+  directories_.erase(path);
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> MemoryStorage::ListDirectory(const std::string& path) {
+  std::lock_guard lock(mutex_);
+  if (!directories_.count(path)) return Status::FromErrno(ENOENT, path);
+  const std::string prefix = path + "/";
+  std::vector<std::string> names;
+  auto add = [&](const std::string& p) {
+    if (p.rfind(prefix, 0) == 0 && p.find('/', prefix.size()) == std::string::npos) {
+      names.push_back(p.substr(prefix.size()));
+    }
+  };
+  for (const auto& [p, n] : files_) add(p);
+  for (const auto& [p, m] : directories_) add(p);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Status MemoryStorage::SyncDirectory(const std::string& path) {
+  std::lock_guard lock(mutex_);
+  if (!path.empty() && path != "/" && !directories_.count(path)) {
+    return Status::FromErrno(ENOENT, path);
+  }
+  return Status::Ok();
+}
+
+Status MemoryStorage::SetMode(const std::string& path, uint32_t mode) {
+  std::lock_guard lock(mutex_);
+  if (auto dir = directories_.find(path); dir != directories_.end()) {
+    dir->second = mode & 07777;
+    return Status::Ok();
+  }
+  auto it = files_.find(path);
+  if (it == files_.end()) return Status::FromErrno(ENOENT, path);
+  it->second->mode = mode & 07777;
+  return Status::Ok();
 }
 
 }  // namespace common

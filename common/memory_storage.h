@@ -33,6 +33,11 @@ class MemoryStorage final : public Storage {
   Status Rename(const std::string& from, const std::string& to, bool no_replace) override;
   Status Remove(const std::string& path) override;
   Result<std::unique_ptr<MappedFile>> MapFile(const std::string& path) override;
+  Status CreateDirectory(const std::string& path) override;
+  Status RemoveDirectory(const std::string& path) override;
+  Result<std::vector<std::string>> ListDirectory(const std::string& path) override;
+  Status SyncDirectory(const std::string& path) override;
+  Status SetMode(const std::string& path, uint32_t mode) override;
 
   // What a power cut keeps of data written but not made durable.
   enum class CrashMode {
@@ -57,6 +62,7 @@ class MemoryStorage final : public Storage {
     std::vector<std::byte> durable;  // guarded by mutex: what survives a power cut
     uint64_t inode = 0;
     int64_t mtime_ns = 0;  // bumped on every change
+    uint32_t mode = 0644;
   };
 
  private:
@@ -65,6 +71,7 @@ class MemoryStorage final : public Storage {
 
   mutable std::mutex mutex_;  // guards files_ and next_inode_; taken before any Node::mutex
   std::map<std::string, std::shared_ptr<Node>> files_;
+  std::map<std::string, uint32_t> directories_;  // path -> mode; "" and "/" implied
   uint64_t next_inode_ = 1;
 };
 

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/stat.h>
@@ -7,8 +8,10 @@
 #include <boost/interprocess/file_mapping.hpp>
 #include <boost/interprocess/mapped_region.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "common/storage.h"
 
@@ -159,6 +162,7 @@ class PosixStorageImpl final : public Storage {
     info.mode = st.st_mode;
     info.is_regular = S_ISREG(st.st_mode);
     info.is_directory = S_ISDIR(st.st_mode);
+    info.allocated_bytes = static_cast<uint64_t>(st.st_blocks) * 512;
     return info;
   }
 
@@ -172,6 +176,48 @@ class PosixStorageImpl final : public Storage {
 
   Status Remove(const std::string& path) override {
     if (::unlink(path.c_str()) != 0) return Status::FromErrno(errno, path);
+    return Status::Ok();
+  }
+
+  Status CreateDirectory(const std::string& path) override {
+    if (::mkdir(path.c_str(), 0755) != 0) return Status::FromErrno(errno, path);
+    return Status::Ok();
+  }
+
+  Status RemoveDirectory(const std::string& path) override {
+    if (::rmdir(path.c_str()) != 0) return Status::FromErrno(errno, path);
+    return Status::Ok();
+  }
+
+  Result<std::vector<std::string>> ListDirectory(const std::string& path) override {
+    DIR* dir = ::opendir(path.c_str());
+    if (dir == nullptr) return Status::FromErrno(errno, path);
+    std::vector<std::string> names;
+    errno = 0;
+    while (dirent* entry = ::readdir(dir)) {
+      if (std::strcmp(entry->d_name, ".") != 0 && std::strcmp(entry->d_name, "..") != 0) {
+        names.emplace_back(entry->d_name);
+      }
+    }
+    int err = errno;
+    ::closedir(dir);
+    if (err != 0) return Status::FromErrno(err, fmt::format("{}: read directory", path));
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  Status SyncDirectory(const std::string& path) override {
+    int fd = ::open(path.empty() ? "." : path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return Status::FromErrno(errno, path);
+    int rc = ::fsync(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return Status::FromErrno(err, fmt::format("{}: fsync directory", path));
+    return Status::Ok();
+  }
+
+  Status SetMode(const std::string& path, uint32_t mode) override {
+    if (::chmod(path.c_str(), mode) != 0) return Status::FromErrno(errno, path);
     return Status::Ok();
   }
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -23,6 +24,7 @@ struct FileInfo {
   uint32_t mode = 0;  // st_mode, type and permission bits
   bool is_regular = false;
   bool is_directory = false;
+  uint64_t allocated_bytes = 0;  // space the file takes on disk (st_blocks x 512)
 };
 
 // An open file. Reads are positional and thread-safe: any number of threads may call
@@ -90,6 +92,16 @@ class Storage {
   virtual Status Remove(const std::string& path) = 0;
   // Maps an existing, non-empty file read-write.
   virtual Result<std::unique_ptr<MappedFile>> MapFile(const std::string& path) = 0;
+
+  // Directories. CreateDirectory fails with EEXIST if anything is at `path`;
+  // RemoveDirectory needs it empty; ListDirectory gives entry names (no . or ..), sorted.
+  virtual Status CreateDirectory(const std::string& path) = 0;
+  virtual Status RemoveDirectory(const std::string& path) = 0;
+  virtual Result<std::vector<std::string>> ListDirectory(const std::string& path) = 0;
+  // Makes the directory's entries (creations, renames) durable (fsync of the directory).
+  virtual Status SyncDirectory(const std::string& path) = 0;
+  // chmod.
+  virtual Status SetMode(const std::string& path, uint32_t mode) = 0;
 };
 
 // The real file system (POSIX syscalls). Stateless and thread-safe.

@@ -26,7 +26,7 @@ ctest --test-dir build/release --output-on-failure -j "$jobs" --timeout 600
 step "ASan+UBSan build"
 cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLONEFS_SANITIZE=ON \
   -DCLONEFS_WERROR=$werror
-cmake --build build/asan -j "$jobs" --target common_test vmdk_test tools_test
+cmake --build build/asan -j "$jobs"
 
 step "Unit tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

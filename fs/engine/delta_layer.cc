@@ -32,13 +32,14 @@ void StoreWord(std::span<std::byte> bitmap, uint64_t word, uint64_t value) {
 }  // namespace
 
 DeltaLayer::DeltaLayer(std::unique_ptr<common::File> data, std::unique_ptr<common::MappedFile> map,
-                       DeltaHeader header, bool writable)
+                       DeltaHeader header, bool writable, bool load_bitmap)
     : data_(std::move(data)),
       map_(std::move(map)),
       header_(header),
       writable_(writable),
       bits_((header.block_count + kBitsPerWord - 1) / kBitsPerWord),
       word_dirty_(bits_.size(), false) {
+  if (!load_bitmap) return;  // a new layer: all zero, and its pages need not be touched
   auto bitmap = MappedBitmap();
   for (uint64_t w = 0; w < bits_.size(); ++w) bits_[w].store(LoadWord(bitmap, w));
 }
@@ -79,7 +80,7 @@ Result<std::unique_ptr<DeltaLayer>> DeltaLayer::Create(common::Storage& storage,
   auto mapped = storage.MapFile(paths.map);
   if (!mapped) return cleanup(mapped.error());
   return std::unique_ptr<DeltaLayer>(
-      new DeltaLayer(std::move(data), std::move(mapped).value(), header, true));
+      new DeltaLayer(std::move(data), std::move(mapped).value(), header, true, false));
 }
 
 Result<std::unique_ptr<DeltaLayer>> DeltaLayer::Open(common::Storage& storage,
@@ -100,7 +101,7 @@ Result<std::unique_ptr<DeltaLayer>> DeltaLayer::Open(common::Storage& storage,
                  data_size, header.capacity_bytes);
   }
   std::unique_ptr<DeltaLayer> layer(
-      new DeltaLayer(std::move(data), std::move(map), header, writable));
+      new DeltaLayer(std::move(data), std::move(map), header, writable, true));
   layer->was_unclean_ = !header.clean_shutdown;
   if (writable) {
     // Persisted before any write: a crash from here on is seen as one.

@@ -72,7 +72,7 @@ class DeltaLayer {
 
  private:
   DeltaLayer(std::unique_ptr<common::File> data, std::unique_ptr<common::MappedFile> map,
-             DeltaHeader header, bool writable);
+             DeltaHeader header, bool writable, bool load_bitmap);
   Status PersistHeader();
   std::span<std::byte> MappedBitmap();
 

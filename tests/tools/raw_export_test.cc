@@ -42,6 +42,17 @@ class FullDiskStorage final : public common::Storage {
   common::Result<std::unique_ptr<common::MappedFile>> MapFile(const std::string& p) override {
     return inner_.MapFile(p);
   }
+  common::Status CreateDirectory(const std::string& p) override {
+    return inner_.CreateDirectory(p);
+  }
+  common::Status RemoveDirectory(const std::string& p) override {
+    return inner_.RemoveDirectory(p);
+  }
+  common::Result<std::vector<std::string>> ListDirectory(const std::string& p) override {
+    return inner_.ListDirectory(p);
+  }
+  common::Status SyncDirectory(const std::string& p) override { return inner_.SyncDirectory(p); }
+  common::Status SetMode(const std::string& p, uint32_t m) override { return inner_.SetMode(p, m); }
 
  private:
   class LimitedFile final : public common::File {
