@@ -6,6 +6,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <random>
+
+#include <fmt/format.h>
 
 namespace engine {
 namespace {
@@ -50,6 +53,19 @@ uint64_t BitmapBytesFor(uint64_t block_count) {
 }
 
 }  // namespace
+
+LayerId NewLayerId() {
+  std::random_device random;
+  LayerId id;
+  for (auto& b : id) b = static_cast<uint8_t>(random());
+  return id;
+}
+
+std::string ToHex(std::span<const uint8_t> bytes) {
+  std::string out;
+  for (uint8_t b : bytes) out += fmt::format("{:02x}", b);
+  return out;
+}
 
 DeltaHeader DeltaHeader::ForCapacity(uint64_t capacity_bytes) {
   DeltaHeader h;

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "common/status.h"
 
@@ -42,6 +43,10 @@ struct DeltaHeader {
   static DeltaHeader ForCapacity(uint64_t capacity_bytes);
   uint64_t map_file_bytes() const { return bitmap_offset_bytes + bitmap_bytes; }
 };
+
+// A new random layer id, and the 32-hex-digit form ids take in clone.json.
+LayerId NewLayerId();
+std::string ToHex(std::span<const uint8_t> bytes);
 
 // Decodes and validates the first kDeltaHeaderBytes of a map file. EIO naming the field
 // for a bad magic, checksum, block size or geometry; ENOTSUP for another version.

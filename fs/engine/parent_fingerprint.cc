@@ -14,7 +14,7 @@ namespace {
 using common::Error;
 using common::Result;
 
-Result<FingerprintedFile> Fingerprint(common::Storage& storage, const std::string& path,
+Result<FingerprintedFile> FingerprintFile(common::Storage& storage, const std::string& path,
                                       std::string cid) {
   BOOST_OUTCOME_TRY(info, storage.Stat(path));
   BOOST_OUTCOME_TRY(file, storage.Open(path, common::OpenMode::kReadOnly));
@@ -36,12 +36,12 @@ Result<ParentFingerprint> FingerprintChain(common::Storage& storage, const vmdk:
   ParentFingerprint fp;
   for (const auto& link : disk.links()) {
     auto cid = link->descriptor().cid();
-    BOOST_OUTCOME_TRY(top, Fingerprint(storage, link->path(),
+    BOOST_OUTCOME_TRY(top, FingerprintFile(storage, link->path(),
                                        cid ? fmt::format("{:08x}", *cid) : std::string("none")));
     fp.files.push_back(std::move(top));
     for (const vmdk::LinkExtent& extent : link->extents()) {
       if (extent.path.empty() || extent.path == link->path() || !extent.extent) continue;
-      BOOST_OUTCOME_TRY(f, Fingerprint(storage, extent.path, ""));
+      BOOST_OUTCOME_TRY(f, FingerprintFile(storage, extent.path, ""));
       fp.files.push_back(std::move(f));
     }
   }
@@ -91,6 +91,17 @@ nlohmann::ordered_json ToJson(const ParentFingerprint& fingerprint) {
                      {"head_xxh3", fmt::format("{:016x}", f.head_hash)}});
   }
   return files;
+}
+
+Fingerprint Digest(const ParentFingerprint& fingerprint) {
+  std::string text = ToJson(fingerprint).dump();
+  XXH128_hash_t h = XXH3_128bits(text.data(), text.size());
+  Fingerprint out;
+  for (int i = 0; i < 8; ++i) {
+    out[i] = uint8_t(h.high64 >> (56 - 8 * i));
+    out[8 + i] = uint8_t(h.low64 >> (56 - 8 * i));
+  }
+  return out;
 }
 
 Result<ParentFingerprint> FingerprintFromJson(const nlohmann::ordered_json& json) {

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/storage.h"
+#include "fs/engine/delta_header.h"
 #include "vmdk/disk.h"
 
 namespace engine {
@@ -42,6 +43,8 @@ common::Result<ParentFingerprint> FingerprintChain(common::Storage& storage,
 std::string DescribeChange(const ParentFingerprint& recorded, const ParentFingerprint& current);
 
 nlohmann::ordered_json ToJson(const ParentFingerprint& fingerprint);
+// XXH3-128 of the fingerprint's JSON text: what a delta header records of its parent.
+Fingerprint Digest(const ParentFingerprint& fingerprint);
 common::Result<ParentFingerprint> FingerprintFromJson(const nlohmann::ordered_json& json);
 
 }  // namespace engine

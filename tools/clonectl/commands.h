@@ -20,6 +20,20 @@ struct ExportArgs {
 };
 int RunExport(const ExportArgs& args);
 
+struct CloneArgs {
+  std::string source;
+  std::string destination;
+  bool linked = true;
+  std::string display_name;
+};
+int RunClone(const CloneArgs& args);
+
+struct InfoArgs {
+  std::string clone;
+  bool json = false;
+};
+int RunInfo(const InfoArgs& args);
+
 // Prints "clonectl: <message>" and returns the failure exit status.
 int Fail(const std::string& message);
 

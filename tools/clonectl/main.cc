@@ -11,6 +11,23 @@ int main(int argc, char** argv) {
   CLI::App app{"clonectl: linked and full clones of VMware virtual disks"};
   app.require_subcommand(1);
 
+  clonectl::CloneArgs clone;
+  CLI::App* clone_cmd = app.add_subcommand(
+      "clone", "Make a linked clone of a VMDK: instant, whatever the disk size");
+  clone_cmd->add_option("SRC", clone.source, "the parent .vmdk (any subformat or chain)")
+      ->required();
+  clone_cmd->add_option("DEST", clone.destination, "the clone directory to create (must not exist)")
+      ->required();
+  clone_cmd->add_flag("--linked", clone.linked,
+                      "share SRC's disks read-only and keep only changes (the default)");
+  clone_cmd->add_option("--name", clone.display_name, "display name (default: DEST's name)");
+
+  clonectl::InfoArgs info;
+  CLI::App* info_cmd = app.add_subcommand(
+      "info", "Show a clone's disks, parents, space used and whether it is mounted");
+  info_cmd->add_option("CLONE", info.clone, "the clone directory")->required();
+  info_cmd->add_flag("--json", info.json, "print JSON instead of text");
+
   clonectl::InspectArgs inspect;
   CLI::App* inspect_cmd = app.add_subcommand(
       "inspect", "Show a VMDK's subformat, extents, capacity, CID chain and allocation");
@@ -48,6 +65,8 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  if (clone_cmd->parsed()) return clonectl::RunClone(clone);
+  if (info_cmd->parsed()) return clonectl::RunInfo(info);
   if (inspect_cmd->parsed()) return clonectl::RunInspect(inspect);
   if (export_cmd->parsed()) return clonectl::RunExport(exp);
   return clonectl::Fail("no command given");

@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// `clonectl clone SRC DEST --linked` (docs/clone-layout.md): a new clone directory whose
+// disks are empty delta layers over SRC's read-only chain. O(1) in the disk size.
+
+#include <string>
+
+#include "common/storage.h"
+#include "fs/engine/clone_config.h"
+
+namespace tools {
+
+struct LinkedCloneRequest {
+  std::string source;        // a plain .vmdk of any subformat or chain
+  std::string destination;   // a new directory (must not exist)
+  std::string display_name;  // default: DEST's base name
+};
+
+// Returns the clone's configuration as written. Errors name the file and the cause; on
+// any failure nothing is left at DEST or beside it.
+common::Result<engine::CloneConfig> CreateLinkedClone(common::Storage& storage,
+                                                      const LinkedCloneRequest& request);
+
+}  // namespace tools
