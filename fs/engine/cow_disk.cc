@@ -63,10 +63,11 @@ Status CowDisk::Read(uint64_t offset_bytes, std::span<std::byte> dst) const {
   while (pos < end) {
     uint64_t block = pos / kBlockBytes;
     uint64_t last_block = (end - 1) / kBlockBytes;
-    uint64_t run = delta_->RunLength(block, last_block - block + 1);
+    bool owned = false;
+    uint64_t run = delta_->RunLength(block, last_block - block + 1, &owned);
     uint64_t run_end = std::min(end, (block + run) * kBlockBytes);
     auto part = dst.subspan(pos - offset_bytes, run_end - pos);
-    if (delta_->IsOwned(block)) {
+    if (owned) {
       BOOST_OUTCOME_TRYV(delta_->ReadData(pos, part));
     } else {
       BOOST_OUTCOME_TRYV(lower_->Read(pos, part));
@@ -106,11 +107,12 @@ Status CowDisk::WriteWholeBlocks(uint64_t first_block, uint64_t count,
                                  std::span<const std::byte> src) {
   uint64_t block = first_block;
   while (block < first_block + count) {
-    uint64_t run = delta_->RunLength(block, first_block + count - block);
+    bool owned = false;
+    uint64_t run = delta_->RunLength(block, first_block + count - block, &owned);
     auto part = src.subspan((block - first_block) * kBlockBytes,
                             std::min<uint64_t>(run * kBlockBytes,
                                                src.size() - (block - first_block) * kBlockBytes));
-    if (delta_->IsOwned(block)) {
+    if (owned) {
       BOOST_OUTCOME_TRYV(delta_->WriteData(block * kBlockBytes, part));
     } else {
       // Taking blocks over: hold their locks so a partial writer of one of them cannot
@@ -173,9 +175,10 @@ Status CowDisk::Discard(uint64_t offset_bytes, uint64_t length_bytes) {
 Result<LowerLayers::Run> CowDisk::MapMerged(uint64_t offset_bytes, uint64_t max_length_bytes) const {
   uint64_t block = offset_bytes / kBlockBytes;
   uint64_t end = std::min(capacity_bytes(), offset_bytes + max_length_bytes);
-  uint64_t run = delta_->RunLength(block, (end - 1) / kBlockBytes - block + 1);
+  bool owned = false;
+  uint64_t run = delta_->RunLength(block, (end - 1) / kBlockBytes - block + 1, &owned);
   uint64_t run_end = std::min(end, (block + run) * kBlockBytes);
-  if (!delta_->IsOwned(block)) return lower_->Map(offset_bytes, run_end - offset_bytes);
+  if (!owned) return lower_->Map(offset_bytes, run_end - offset_bytes);
   // Owned blocks: data where the delta file has data, zeros over its holes.
   BOOST_OUTCOME_TRY(data_at, delta_->NextData(offset_bytes));
   if (data_at > offset_bytes) {

@@ -60,18 +60,18 @@ Result<std::unique_ptr<DeltaLayer>> DeltaLayer::Create(common::Storage& storage,
   }
   header.clean_shutdown = false;  // open for writing from the start
   BOOST_OUTCOME_TRY(data, storage.CreateExclusive(paths.data));
+  bool made_map = false;
+  // Removes what this call created, and only that.
   auto cleanup = [&](Status s) {
     (void)storage.Remove(paths.data);
-    (void)storage.Remove(paths.map);
+    if (made_map) (void)storage.Remove(paths.map);
     return s;
   };
   if (Status s = data->Truncate(header.capacity_bytes); !s.ok()) return cleanup(s);
   if (Status s = data->Sync(); !s.ok()) return cleanup(s);
   auto map_file = storage.CreateExclusive(paths.map);
-  if (!map_file) {
-    (void)storage.Remove(paths.data);
-    return map_file.error();
-  }
+  if (!map_file) return cleanup(map_file.error());
+  made_map = true;
   std::vector<std::byte> head(kDeltaHeaderBytes);
   EncodeDeltaHeader(header, head);
   if (Status s = map_file.value()->Truncate(header.map_file_bytes()); !s.ok()) return cleanup(s);
@@ -121,9 +121,13 @@ bool DeltaLayer::IsOwned(uint64_t block) const {
   return (bits_[block / kBitsPerWord].load(std::memory_order_acquire) >> (block % kBitsPerWord)) & 1;
 }
 
-uint64_t DeltaLayer::RunLength(uint64_t first, uint64_t max_blocks) const {
+uint64_t DeltaLayer::RunLength(uint64_t first, uint64_t max_blocks, bool* owned_out) const {
   const uint64_t end = std::min(first + max_blocks, header_.block_count);
+  // Each word is loaded once: the run is measured on one consistent view of it. Bits
+  // only ever get set, so a run of owned blocks stays owned; a run of unowned blocks may
+  // shrink later, which callers tolerate (they take per-block locks before relying on it).
   const bool owned = IsOwned(first);
+  if (owned_out) *owned_out = owned;
   uint64_t block = first;
   while (block < end) {
     uint64_t word = bits_[block / kBitsPerWord].load(std::memory_order_acquire);

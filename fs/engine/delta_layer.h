@@ -48,9 +48,10 @@ class DeltaLayer {
   uint64_t BlockLength(uint64_t block) const;
 
   bool IsOwned(uint64_t block) const;
-  // The number of blocks from `first` (at most max_blocks) whose ownership equals
-  // IsOwned(first).
-  uint64_t RunLength(uint64_t first, uint64_t max_blocks) const;
+  // The number of blocks from `first` (at most max_blocks) whose ownership is the same as
+  // `first`'s, and in *owned that ownership. Blocks can become owned at any moment, so
+  // callers use *owned rather than asking IsOwned again: the two could disagree.
+  uint64_t RunLength(uint64_t first, uint64_t max_blocks, bool* owned = nullptr) const;
   // Marks blocks owned, in memory; Flush persists the marks. Call only after the blocks'
   // data has been written to the data file.
   void MarkOwned(uint64_t first_block, uint64_t count);
