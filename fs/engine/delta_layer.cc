@@ -123,22 +123,24 @@ bool DeltaLayer::IsOwned(uint64_t block) const {
 
 uint64_t DeltaLayer::RunLength(uint64_t first, uint64_t max_blocks, bool* owned_out) const {
   const uint64_t end = std::min(first + max_blocks, header_.block_count);
-  // Each word is loaded once: the run is measured on one consistent view of it. Bits
-  // only ever get set, so a run of owned blocks stays owned; a run of unowned blocks may
-  // shrink later, which callers tolerate (they take per-block locks before relying on it).
-  const bool owned = IsOwned(first);
+  // The first word is loaded once and decides the state, so the run is at least one
+  // block long whatever other threads mark meanwhile. Bits only ever get set: later
+  // words can only shorten a run of unowned blocks, never a run of owned ones.
+  uint64_t word = bits_[first / kBitsPerWord].load(std::memory_order_acquire);
+  const bool owned = (word >> (first % kBitsPerWord)) & 1;
   if (owned_out) *owned_out = owned;
   uint64_t block = first;
-  while (block < end) {
-    uint64_t word = bits_[block / kBitsPerWord].load(std::memory_order_acquire);
-    if (!owned) word = ~word;
-    word >>= block % kBitsPerWord;  // bits from `block` on: 1 = same state
-    uint64_t same = std::countr_one(word);
+  while (true) {
+    uint64_t same = owned ? word : ~word;
+    same >>= block % kBitsPerWord;  // bits from `block` on: 1 = same state
+    uint64_t run = std::countr_one(same);
     uint64_t left_in_word = kBitsPerWord - block % kBitsPerWord;
-    if (same < left_in_word) return std::min(block + same, end) - first;
+    if (run < left_in_word || block + left_in_word >= end) {
+      return std::min(block + std::min(run, left_in_word), end) - first;
+    }
     block += left_in_word;
+    word = bits_[block / kBitsPerWord].load(std::memory_order_acquire);
   }
-  return end - first;
 }
 
 void DeltaLayer::MarkOwned(uint64_t first_block, uint64_t count) {
@@ -193,6 +195,7 @@ Status DeltaLayer::PersistHeader() {
 Status DeltaLayer::Flush() {
   if (!writable_) return Status::Ok();
   std::lock_guard flush_lock(flush_mutex_);
+  if (!sync_failure_.ok()) return sync_failure_;
   // Snapshot the words marked so far. Their data was written before they were marked,
   // so the fdatasync below covers it; marks made after the snapshot wait for the next
   // Flush.
@@ -208,6 +211,10 @@ Status DeltaLayer::Flush() {
   }
   // Data first: a bit must never reach the disk before the data it points at.
   Status synced = data_->Sync();
+  if (!synced.ok()) {
+    sync_failure_ = synced.WithContext("an earlier fdatasync failed, so writes since the "
+                                       "last flush may be lost");
+  }
   if (synced.ok() && !snapshot.empty()) {
     auto bitmap = MappedBitmap();
     std::sort(snapshot.begin(), snapshot.end());

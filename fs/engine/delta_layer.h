@@ -29,7 +29,9 @@ struct DeltaPaths {
 class DeltaLayer {
  public:
   // Creates both files (failing with EEXIST if either exists) for an empty layer over a
-  // disk of capacity_bytes, and makes them durable. The layer is open for writing.
+  // disk of capacity_bytes, and fdatasyncs them; making their directory entries durable
+  // is the caller's (it builds a clone in a temporary directory it fsyncs). The layer is
+  // open for writing.
   static Result<std::unique_ptr<DeltaLayer>> Create(common::Storage& storage,
                                                     const DeltaPaths& paths,
                                                     DeltaHeader header);
@@ -66,7 +68,9 @@ class DeltaLayer {
   Result<uint64_t> NextHole(uint64_t offset_bytes) const;
 
   // Makes every write so far durable: fdatasync the data file, then persist the marks
-  // made before the sync into the mapped bitmap and header (msync).
+  // made before the sync into the mapped bitmap and header (msync). A failed fdatasync
+  // is sticky: Linux may drop the dirty pages it failed to write, so a later sync could
+  // "succeed" without them; every later Flush fails too and no bit is persisted again.
   Status Flush();
   // Flush, then set the clean-shutdown flag durably. The layer is read-only afterwards.
   Status Close();
@@ -88,6 +92,7 @@ class DeltaLayer {
 
   // Lock order: flush_mutex_ before marks_mutex_.
   std::mutex flush_mutex_;           // one Flush/Close at a time
+  Status sync_failure_;              // guarded by flush_mutex_: the first failed fdatasync
   mutable std::mutex marks_mutex_;   // guards dirty_words_ and word_dirty_
   std::vector<uint64_t> dirty_words_;
   std::vector<bool> word_dirty_;
