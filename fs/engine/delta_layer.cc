@@ -112,6 +112,11 @@ Result<std::unique_ptr<DeltaLayer>> DeltaLayer::Open(common::Storage& storage,
   return layer;
 }
 
+DeltaHeader DeltaLayer::header() const {
+  std::lock_guard lock(flush_mutex_);
+  return header_;
+}
+
 uint64_t DeltaLayer::BlockLength(uint64_t block) const {
   uint64_t start = block * kBlockBytes;
   return std::min<uint64_t>(kBlockBytes, header_.capacity_bytes - start);

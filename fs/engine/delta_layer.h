@@ -41,10 +41,12 @@ class DeltaLayer {
                                                   const DeltaPaths& paths, bool writable);
   ~DeltaLayer();
 
-  const DeltaHeader& header() const { return header_; }
+  // A copy: Flush and Close change the generation and clean flag under their lock.
+  DeltaHeader header() const;
+  // Geometry never changes after Open, so these read it without the lock.
   uint64_t capacity_bytes() const { return header_.capacity_bytes; }
   uint64_t block_count() const { return header_.block_count; }
-  bool writable() const { return writable_; }
+  bool writable() const { return writable_.load(); }
   bool was_unclean() const { return was_unclean_; }
   // Bytes of block `block` inside the capacity (the last block may be short).
   uint64_t BlockLength(uint64_t block) const;
@@ -73,6 +75,8 @@ class DeltaLayer {
   // "succeed" without them; every later Flush fails too and no bit is persisted again.
   Status Flush();
   // Flush, then set the clean-shutdown flag durably. The layer is read-only afterwards.
+  // The caller stops writing first (the daemon closes after the last request): a write
+  // racing Close could mark a block after the final flush.
   Status Close();
 
  private:
@@ -83,15 +87,15 @@ class DeltaLayer {
 
   std::unique_ptr<common::File> data_;
   std::unique_ptr<common::MappedFile> map_;
-  DeltaHeader header_;  // guarded by flush_mutex_ once open
-  bool writable_;
+  DeltaHeader header_;  // generation and clean flag guarded by flush_mutex_ once open
+  std::atomic<bool> writable_;
   bool was_unclean_ = false;
 
   // The authoritative ownership bits, 64 blocks a word; never cleared.
   std::vector<std::atomic<uint64_t>> bits_;
 
   // Lock order: flush_mutex_ before marks_mutex_.
-  std::mutex flush_mutex_;           // one Flush/Close at a time
+  mutable std::mutex flush_mutex_;   // one Flush/Close at a time
   Status sync_failure_;              // guarded by flush_mutex_: the first failed fdatasync
   mutable std::mutex marks_mutex_;   // guards dirty_words_ and word_dirty_
   std::vector<uint64_t> dirty_words_;
