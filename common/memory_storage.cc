@@ -23,7 +23,7 @@ class MemoryFile final : public File {
     const auto& data = node_->data;
     if (offset_bytes >= data.size()) return size_t{0};
     size_t n = std::min<uint64_t>(dst.size(), data.size() - offset_bytes);
-    std::memcpy(dst.data(), data.data() + offset_bytes, n);
+    if (n > 0) std::memcpy(dst.data(), data.data() + offset_bytes, n);
     return n;
   }
 
@@ -33,7 +33,7 @@ class MemoryFile final : public File {
     std::lock_guard lock(node_->mutex);
     auto& data = node_->data;
     if (offset_bytes + src.size() > data.size()) data.resize(offset_bytes + src.size());
-    std::memcpy(data.data() + offset_bytes, src.data(), src.size());
+    if (!src.empty()) std::memcpy(data.data() + offset_bytes, src.data(), src.size());
     ++node_->mtime_ns;
     return Status::Ok();
   }
@@ -107,9 +107,8 @@ class MemoryMappedFile final : public MappedFile {
 };
 
 std::vector<std::byte> ToBytes(std::string_view s) {
-  std::vector<std::byte> out(s.size());
-  std::memcpy(out.data(), s.data(), s.size());
-  return out;
+  const auto* bytes = reinterpret_cast<const std::byte*>(s.data());
+  return std::vector<std::byte>(bytes, bytes + s.size());
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  qemu-utils fio fuse3 e2fsprogs util-linux xxd python3
+  qemu-utils fio fuse3 e2fsprogs util-linux xxd python3 time
 )
 
 missing=()

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
@@ -52,15 +53,33 @@ Result<uint64_t> WriteNonZero(common::File& out, uint64_t disk_offset,
   return written;
 }
 
+// A page-aligned buffer. The kernel copies between the page cache and user memory much
+// faster when the user side is page-aligned too (measured: a 4 MiB buffer 16 bytes off a
+// page boundary, as std::vector gives, made pread+pwrite 2-4x slower here).
+class AlignedBuffer {
+ public:
+  explicit AlignedBuffer(size_t bytes)
+      : data_(static_cast<std::byte*>(std::aligned_alloc(4096, bytes))), size_(bytes) {}
+  ~AlignedBuffer() { std::free(data_); }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  bool ok() const { return data_ != nullptr; }
+  std::span<std::byte> span() { return {data_, size_}; }
+
+ private:
+  std::byte* data_;
+  size_t size_;
+};
+
 // Copies chunk [start, end) of the disk: data runs are read and written, holes skipped.
 Result<uint64_t> CopyChunk(const vmdk::Disk& disk, common::File& out, uint64_t start, uint64_t end,
-                           std::vector<std::byte>& buffer) {
+                           std::span<std::byte> buffer) {
   uint64_t written = 0;
   uint64_t pos = start;
   while (pos < end) {
     BOOST_OUTCOME_TRY(m, disk.Map(pos, end - pos));
     if (m.state == vmdk::BlockState::kData) {
-      auto part = std::span(buffer).first(m.length_bytes);
+      auto part = buffer.first(m.length_bytes);
       BOOST_OUTCOME_TRYV(disk.Read(pos, part));
       BOOST_OUTCOME_TRY(n, WriteNonZero(out, pos, part));
       written += n;
@@ -94,7 +113,9 @@ Result<ExportStats> ExportRaw(const vmdk::Disk& disk, common::Storage& storage,
   };
   if (Status s = out->Truncate(stats.capacity_bytes); !s.ok()) return fail(s);
 
-  const uint64_t chunk = std::max<uint64_t>(options.chunk_bytes, kZeroBlockBytes);
+  const uint64_t chunk =
+      (std::max<uint64_t>(options.chunk_bytes, kZeroBlockBytes) + kZeroBlockBytes - 1) /
+      kZeroBlockBytes * kZeroBlockBytes;
   const uint64_t chunks = (stats.capacity_bytes + chunk - 1) / chunk;
   std::atomic<uint64_t> next_chunk{0}, done_bytes{0}, written_bytes{0};
   std::mutex mutex;
@@ -103,7 +124,11 @@ Result<ExportStats> ExportRaw(const vmdk::Disk& disk, common::Storage& storage,
   unsigned running = std::max(1u, options.threads);
 
   auto worker = [&] {
-    std::vector<std::byte> buffer(chunk);
+    AlignedBuffer buffer(chunk);
+    if (!buffer.ok()) {
+      std::lock_guard lock(mutex);
+      if (first_error.ok()) first_error = Error(ENOMEM, "{}: no memory for a copy buffer", out_path);
+    }
     while (true) {
       if (options.cancel && options.cancel->load()) {
         std::lock_guard lock(mutex);
@@ -117,7 +142,7 @@ Result<ExportStats> ExportRaw(const vmdk::Disk& disk, common::Storage& storage,
       if (index >= chunks) break;
       uint64_t start = index * chunk;
       uint64_t end = std::min(start + chunk, stats.capacity_bytes);
-      auto copied = CopyChunk(disk, *out, start, end, buffer);
+      auto copied = CopyChunk(disk, *out, start, end, buffer.span());
       if (!copied) {
         std::lock_guard lock(mutex);
         if (first_error.ok()) first_error = copied.error();
