@@ -178,6 +178,11 @@ Result<ExtentLine> ParseExtentLine(std::string_view rest) {
   if (extent.file_name.empty() && extent.type != ExtentType::kZero) {
     return Error(EINVAL, "empty file name");
   }
+  // A CR, LF or NUL cannot be written back into a descriptor line (and names no real
+  // file), so such a name is refused rather than silently changed on the next write.
+  if (extent.file_name.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+    return Error(EINVAL, "file name contains a control character");
+  }
   rest.remove_prefix(close + 1);
   if (!rest.empty() && !IsBlank(rest.front())) return Error(EINVAL, "no blank after file name");
   if (std::string_view offset_word = NextToken(rest); !offset_word.empty()) {

@@ -43,7 +43,8 @@ constexpr uint64_t kZeroProbeBytes = 4096;
 }
 
 void CheckFailure(const common::Status& status) {
-  if (status.code() <= 0 || status.message().empty()) Fail("failure without errno or message", 0, 0);
+  if (status.code() <= 0 || status.message().empty())
+    Fail("failure without errno or message", 0, 0);
 }
 
 // Maps and reads [start, end) of the disk within the budgets; `read` is shared by walks.
@@ -59,7 +60,8 @@ void Walk(const vmdk::Disk& disk, uint64_t start, uint64_t end, uint64_t& read) 
       return;
     }
     const vmdk::ChainMapping run = m.value();
-    if (run.length_bytes == 0 || run.length_bytes > want) Fail("map run length", pos, run.length_bytes);
+    if (run.length_bytes == 0 || run.length_bytes > want)
+      Fail("map run length", pos, run.length_bytes);
     if ((run.link_index < 0) != (run.state == vmdk::BlockState::kUnallocated) ||
         run.link_index >= static_cast<int>(disk.links().size())) {
       Fail("map link index does not match the state", pos, run.length_bytes);
@@ -67,7 +69,8 @@ void Walk(const vmdk::Disk& disk, uint64_t start, uint64_t end, uint64_t& read) 
     mapped += run.length_bytes;
     if (run.state == vmdk::BlockState::kData) {
       for (uint64_t done = 0; done < run.length_bytes && read < kMaxReadBytes;) {
-        size_t n = std::min<uint64_t>({run.length_bytes - done, kReadChunkBytes, kMaxReadBytes - read});
+        size_t n =
+            std::min<uint64_t>({run.length_bytes - done, kReadChunkBytes, kMaxReadBytes - read});
         buf.resize(n);
         common::Status st = disk.Read(pos + done, buf);
         if (!st.ok()) {
@@ -100,8 +103,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < kMaxFiles && (i == 0 || !rest.empty()); ++i) {
     size_t cut = i + 1 < kMaxFiles ? rest.find(kFileSeparator) : std::string_view::npos;
     std::string_view part = rest.substr(0, cut);
-    rest = cut == std::string_view::npos ? std::string_view() : rest.substr(cut + kFileSeparator.size());
-    storage.SetFile(i == 0 ? std::string("fuzz.vmdk") : "fuzz-" + std::to_string(i) + ".vmdk", part);
+    rest = cut == std::string_view::npos ? std::string_view()
+                                         : rest.substr(cut + kFileSeparator.size());
+    const auto* begin = reinterpret_cast<const std::byte*>(part.data());
+    storage.SetFile(i == 0 ? std::string("fuzz.vmdk") : "fuzz-" + std::to_string(i) + ".vmdk",
+                    std::vector<std::byte>(begin, begin + part.size()));
   }
 
   auto disk = vmdk::Disk::Open(storage, "fuzz.vmdk");

@@ -52,7 +52,8 @@ int main(int argc, char** argv) {
   const std::string dir = argv[1];
   auto write = [&](const std::string& name, const Bytes& bytes) {
     std::ofstream out(dir + "/builder-" + name, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
     if (!out) {
       std::fprintf(stderr, "cannot write %s/builder-%s\n", dir.c_str(), name.c_str());
       std::exit(1);
@@ -62,8 +63,10 @@ int main(int argc, char** argv) {
   write("monolithic", Small().BuildMonolithic("fuzz.vmdk").bytes);
   write("monolithic-gd0", Small().SkipEmptyTables().BuildMonolithic("fuzz.vmdk").bytes);
   write("split-extent", Small().BuildSplitExtent().bytes);
-  write("stream-footer", Small().BuildStream("fuzz.vmdk", {.gd_at_end = true, .footer = true}).bytes);
-  write("stream-front", Small().BuildStream("fuzz.vmdk", {.gd_at_end = false, .footer = false}).bytes);
+  write("stream-footer",
+        Small().BuildStream("fuzz.vmdk", {.gd_at_end = true, .footer = true}).bytes);
+  write("stream-front",
+        Small().BuildStream("fuzz.vmdk", {.gd_at_end = false, .footer = false}).bytes);
   SparseImageBuilder odd(60, 8, 4);  // capacity not a multiple of the grain
   odd.DescriptorSectors(1).SetGrain(7, vmdk_test::PatternBytes(4096, 7));
   write("stream-partial-grain", odd.BuildStream("fuzz.vmdk", {}).bytes);
@@ -75,20 +78,21 @@ int main(int argc, char** argv) {
   cf.parent_cid = 0x11111111;
   cf.parent_hint = "fuzz-1.vmdk";
   child.Fields(cf).SetGrain(1, vmdk_test::FilledBytes(4096, 0x62));
-  write("chain", Join({child.BuildMonolithic("fuzz.vmdk").bytes, Small().BuildMonolithic("fuzz-1.vmdk").bytes}));
+  write("chain", Join({child.BuildMonolithic("fuzz.vmdk").bytes,
+                       Small().BuildMonolithic("fuzz-1.vmdk").bytes}));
 
   SparseImageBuilder cowd(64, 1);
   cf.parent_hint = "fuzz-2.vmdk";
   cowd.Fields(cf).SetGrain(5, vmdk_test::PatternBytes(512, 5));
-  write("cowd-chain", Join({vmdk_test::ToBytes(cowd.CowdDescriptor("fuzz-1.vmdk")), cowd.BuildCowd().bytes,
-                            Small().BuildMonolithic("fuzz-2.vmdk").bytes}));
+  write("cowd-chain", Join({vmdk_test::ToBytes(cowd.CowdDescriptor("fuzz-1.vmdk")),
+                            cowd.BuildCowd().bytes, Small().BuildMonolithic("fuzz-2.vmdk").bytes}));
 
-  std::string multi = vmdk_test::DescriptorText(
-      "twoGbMaxExtentSparse", {},
-      {"RW 64 SPARSE \"fuzz-1.vmdk\"", "RW 16 FLAT \"fuzz-2.vmdk\" 0", "RW 8 ZERO",
-       "RDONLY 64 SPARSE \"fuzz-3.vmdk\""});
-  write("multi-extent", Join({vmdk_test::ToBytes(multi), Small().BuildSplitExtent().bytes,
-                              vmdk_test::PatternBytes(16 * 512, 9),
-                              Small().BuildStream("fuzz-3.vmdk", {}).bytes}));
+  std::string multi =
+      vmdk_test::DescriptorText("twoGbMaxExtentSparse", {},
+                                {"RW 64 SPARSE \"fuzz-1.vmdk\"", "RW 16 FLAT \"fuzz-2.vmdk\" 0",
+                                 "RW 8 ZERO", "RDONLY 64 SPARSE \"fuzz-3.vmdk\""});
+  write("multi-extent",
+        Join({vmdk_test::ToBytes(multi), Small().BuildSplitExtent().bytes,
+              vmdk_test::PatternBytes(16 * 512, 9), Small().BuildStream("fuzz-3.vmdk", {}).bytes}));
   return 0;
 }

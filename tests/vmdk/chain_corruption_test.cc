@@ -2,9 +2,8 @@
 // Broken parent chains: loops, a parent modified since the child was created (CID
 // mismatch), capacity mismatches, missing parents, chains deeper than any real one.
 
-#include <gtest/gtest.h>
-
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <cerrno>
 
@@ -26,8 +25,7 @@ class ChainCorruptionTest : public ::testing::Test {
     b.Fields(std::move(fields)).SetGrain(0, PatternBytes(kGrain, 1));
     storage_.SetFile(path, b.BuildMonolithic(path).bytes);
   }
-  static DescriptorFields Link(uint32_t cid, uint32_t parent_cid,
-                               std::optional<std::string> hint) {
+  static DescriptorFields Link(uint32_t cid, uint32_t parent_cid, std::optional<std::string> hint) {
     return {.cid = cid, .parent_cid = parent_cid, .parent_hint = std::move(hint)};
   }
 
@@ -109,8 +107,8 @@ TEST_F(ChainCorruptionTest, ChainDeeperThanTheLimitIsRefused) {
   // Text descriptors over ZERO extents make a deep chain cheap.
   const size_t links = vmdk::kMaxChainDepth + 1;
   for (size_t i = 0; i < links; ++i) {
-    DescriptorFields f = Link(uint32_t(i), i + 1 < links ? uint32_t(i + 1) : 0xffffffff,
-                              std::nullopt);
+    DescriptorFields f =
+        Link(uint32_t(i), i + 1 < links ? uint32_t(i + 1) : 0xffffffff, std::nullopt);
     if (i + 1 < links) f.parent_hint = fmt::format("l{}.vmdk", i + 1);
     storage_.SetFile(fmt::format("l{}.vmdk", i), DescriptorText("custom", f, {"RW 64 ZERO"}));
   }

@@ -116,13 +116,13 @@ TEST_F(CorruptionTest, GrainSizeNotPowerOfTwoIsRefused) {
 }
 
 TEST_F(CorruptionTest, HugeGrainSizeIsRefused) {
-  EXPECT_TRUE(FailsWith(Check(WithLe64(kGrainSizeAt, 1ULL << 40)), EIO,
-                        {"bad.vmdk", "grain size"}));
+  EXPECT_TRUE(
+      FailsWith(Check(WithLe64(kGrainSizeAt, 1ULL << 40)), EIO, {"bad.vmdk", "grain size"}));
 }
 
 TEST_F(CorruptionTest, ZeroGtesPerGrainTableIsRefused) {
-  EXPECT_TRUE(FailsWith(Check(WithLe32(kGtesPerGtAt, 0)), EIO,
-                        {"bad.vmdk", "entries per grain table"}));
+  EXPECT_TRUE(
+      FailsWith(Check(WithLe32(kGtesPerGtAt, 0)), EIO, {"bad.vmdk", "entries per grain table"}));
 }
 
 TEST_F(CorruptionTest, HugeGtesPerGrainTableIsRefused) {
@@ -131,8 +131,7 @@ TEST_F(CorruptionTest, HugeGtesPerGrainTableIsRefused) {
 }
 
 TEST_F(CorruptionTest, Capacity2To63IsRefused) {
-  EXPECT_TRUE(FailsWith(Check(WithLe64(kCapacityAt, 1ULL << 63)), EIO,
-                        {"bad.vmdk", "capacity"}));
+  EXPECT_TRUE(FailsWith(Check(WithLe64(kCapacityAt, 1ULL << 63)), EIO, {"bad.vmdk", "capacity"}));
 }
 
 TEST_F(CorruptionTest, NewlineBytesMangledByTextTransferAreRefused) {
@@ -151,8 +150,8 @@ TEST_F(CorruptionTest, UnknownCompatibleFlagIsIgnored) {
 }
 
 TEST_F(CorruptionTest, MarkersFlagWithoutCompressionIsRefused) {
-  EXPECT_TRUE(FailsWith(Check(WithLe32(kFlagsAt, vmdk::kFlagMarkers)), EIO,
-                        {"bad.vmdk", "markers"}));
+  EXPECT_TRUE(
+      FailsWith(Check(WithLe32(kFlagsAt, vmdk::kFlagMarkers)), EIO, {"bad.vmdk", "markers"}));
 }
 
 TEST_F(CorruptionTest, UnknownCompressionAlgorithmIsUnsupported) {
@@ -178,9 +177,9 @@ TEST_F(CorruptionTest, DescriptorOffsetThatOverflowsInBytesIsRefused) {
 }
 
 TEST_F(CorruptionTest, GrainDirectoryOffsetThatOverflowsInBytesIsRefused) {
-  EXPECT_TRUE(FailsWith(
-      Check(WithLe64(kGdOffsetAt, (1ULL << 55) + image_.layout.gd_offset_bytes / 512)), EIO,
-      {"bad.vmdk", "grain directory"}));
+  EXPECT_TRUE(
+      FailsWith(Check(WithLe64(kGdOffsetAt, (1ULL << 55) + image_.layout.gd_offset_bytes / 512)),
+                EIO, {"bad.vmdk", "grain directory"}));
 }
 
 TEST_F(CorruptionTest, GrainDirectoryPastEndOfFileIsRefused) {
@@ -189,8 +188,8 @@ TEST_F(CorruptionTest, GrainDirectoryPastEndOfFileIsRefused) {
 }
 
 TEST_F(CorruptionTest, GrainDirectoryInsideHeaderIsRefused) {
-  EXPECT_TRUE(FailsWith(Check(WithLe64(kGdOffsetAt, 0)), EIO,
-                        {"bad.vmdk", "grain directory at byte 0"}));
+  EXPECT_TRUE(
+      FailsWith(Check(WithLe64(kGdOffsetAt, 0)), EIO, {"bad.vmdk", "grain directory at byte 0"}));
 }
 
 TEST_F(CorruptionTest, GrainDirectoryEntryPastEndOfFileIsRefused) {
@@ -199,8 +198,8 @@ TEST_F(CorruptionTest, GrainDirectoryEntryPastEndOfFileIsRefused) {
 }
 
 TEST_F(CorruptionTest, GrainTableEntryPastEndOfFileIsRefused) {
-  EXPECT_TRUE(FailsWith(Check(WithLe32(image_.layout.gt_offset_bytes.at(0) + 5 * 4, 1u << 30)),
-                        EIO, {"bad.vmdk", "grain table 0 entry 5"}));
+  EXPECT_TRUE(FailsWith(Check(WithLe32(image_.layout.gt_offset_bytes.at(0) + 5 * 4, 1u << 30)), EIO,
+                        {"bad.vmdk", "grain table 0 entry 5"}));
 }
 
 TEST_F(CorruptionTest, GrainTableEntryIntoTheHeaderIsRefusedForCowdOnly) {
@@ -248,8 +247,8 @@ TEST_F(CorruptionTest, LoneExtentWithBadMagicIsNotASparseExtent) {
   Bytes split = builder_.BuildSplitExtent().bytes;
   PutLe32(split, 0, 0x44444444);
   storage_.SetFile("d-s001.vmdk", split);
-  storage_.SetFile("d.vmdk", DescriptorText("twoGbMaxExtentSparse", {},
-                                            {"RW 4096 SPARSE \"d-s001.vmdk\""}));
+  storage_.SetFile("d.vmdk",
+                   DescriptorText("twoGbMaxExtentSparse", {}, {"RW 4096 SPARSE \"d-s001.vmdk\""}));
   EXPECT_TRUE(FailsWith(OpenMapAndRead(storage_, "d.vmdk"), EIO, {"d-s001.vmdk", "magic"}));
 }
 
@@ -257,26 +256,27 @@ TEST_F(CorruptionTest, SeSparseExtentIsUnsupported) {
   Bytes sesparse(4096);
   PutLe64(sesparse, 0, 0xcafebabe);
   storage_.SetFile("d-sesparse.vmdk", sesparse);
-  storage_.SetFile("d.vmdk", DescriptorText("seSparse", {}, {"RW 4096 SESPARSE \"d-sesparse.vmdk\""}));
+  storage_.SetFile("d.vmdk",
+                   DescriptorText("seSparse", {}, {"RW 4096 SESPARSE \"d-sesparse.vmdk\""}));
   EXPECT_TRUE(FailsWith(OpenMapAndRead(storage_, "d.vmdk"), ENOTSUP, {"d-sesparse.vmdk"}));
 }
 
 TEST_F(CorruptionTest, MissingExtentFileNamesIt) {
-  storage_.SetFile("d.vmdk", DescriptorText("twoGbMaxExtentSparse", {},
-                                            {"RW 4096 SPARSE \"gone-s001.vmdk\""}));
+  storage_.SetFile(
+      "d.vmdk", DescriptorText("twoGbMaxExtentSparse", {}, {"RW 4096 SPARSE \"gone-s001.vmdk\""}));
   EXPECT_TRUE(FailsWith(OpenMapAndRead(storage_, "d.vmdk"), ENOENT, {"gone-s001.vmdk"}));
 }
 
 TEST_F(CorruptionTest, FlatExtentShorterThanItsLineIsRefused) {
   storage_.SetFile("d-flat.vmdk", Bytes(1000 * 512));
-  storage_.SetFile("d.vmdk", DescriptorText("monolithicFlat", {},
-                                            {"RW 1024 FLAT \"d-flat.vmdk\" 0"}));
+  storage_.SetFile("d.vmdk",
+                   DescriptorText("monolithicFlat", {}, {"RW 1024 FLAT \"d-flat.vmdk\" 0"}));
   EXPECT_TRUE(FailsWith(OpenMapAndRead(storage_, "d.vmdk"), EIO, {"d-flat.vmdk"}));
 }
 
 TEST_F(CorruptionTest, ExtentsAddingUpPastTheCapacityLimitAreRefused) {
-  storage_.SetFile("d.vmdk", DescriptorText("custom", {},
-                                            {"RW 137438953472 ZERO", "RW 137438953472 ZERO"}));
+  storage_.SetFile("d.vmdk",
+                   DescriptorText("custom", {}, {"RW 137438953472 ZERO", "RW 137438953472 ZERO"}));
   EXPECT_TRUE(FailsWith(OpenMapAndRead(storage_, "d.vmdk"), EINVAL, {"d.vmdk", "limit"}));
 }
 

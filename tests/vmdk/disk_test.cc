@@ -4,9 +4,8 @@
 
 #include "vmdk/disk.h"
 
-#include <gtest/gtest.h>
-
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <random>
 #include <thread>
@@ -52,11 +51,15 @@ TEST_F(DiskTest, ChildZeroedGrainMasksParentAndHolesFallThrough) {
   ASSERT_EQ(disk->links().size(), 2u);
   EXPECT_EQ(disk->links()[1]->path(), "vm/base.vmdk");
   EXPECT_EQ(ReadAll(*disk), child.Overlay(parent.Expected()));
-  std::vector<MapRun> expected = {
-      {kData, kGrain, 1},       {kData, kGrain, 0},  {kZero, kGrain, 0},
-      {kData, kGrain, 1},       {kUnallocated, 6 * kGrain, -1},
-      {kData, kGrain, 1},       {kUnallocated, 9 * kGrain, -1},
-      {kData, kGrain, 0},       {kUnallocated, 11 * kGrain, -1}};
+  std::vector<MapRun> expected = {{kData, kGrain, 1},
+                                  {kData, kGrain, 0},
+                                  {kZero, kGrain, 0},
+                                  {kData, kGrain, 1},
+                                  {kUnallocated, 6 * kGrain, -1},
+                                  {kData, kGrain, 1},
+                                  {kUnallocated, 9 * kGrain, -1},
+                                  {kData, kGrain, 0},
+                                  {kUnallocated, 11 * kGrain, -1}};
   EXPECT_EQ(MapAll(*disk), expected);
 }
 
@@ -170,11 +173,10 @@ TEST_F(MultiExtentTest, ReadsEveryExtentTypeInDescriptorOrder) {
 TEST_F(MultiExtentTest, MapRunsStopAtExtentBoundaries) {
   auto disk = OpenOk(storage_, "d/disk.vmdk");
   ASSERT_TRUE(disk);
-  std::vector<MapRun> expected = {
-      {kData, kGrain, 0},         {kUnallocated, 14 * kGrain, -1},
-      {kData, kGrain, 0},         {kData, kFlatSectors * 512, 0},
-      {kZero, 384 * 512, 0},      {kZero, kGrain, 0},
-      {kData, 72 * 512, 0}};
+  std::vector<MapRun> expected = {{kData, kGrain, 0},    {kUnallocated, 14 * kGrain, -1},
+                                  {kData, kGrain, 0},    {kData, kFlatSectors * 512, 0},
+                                  {kZero, 384 * 512, 0}, {kZero, kGrain, 0},
+                                  {kData, 72 * 512, 0}};
   EXPECT_EQ(MapAll(*disk), expected);
 }
 
@@ -184,7 +186,9 @@ TEST_F(MultiExtentTest, ReadsSpanningExtentBoundariesMatch) {
   const uint64_t flat_start = 2048 * 512, zero_start = flat_start + kFlatSectors * 512;
   const uint64_t s3_start = zero_start + 384 * 512;
   for (auto [offset, length] : std::vector<std::pair<uint64_t, size_t>>{
-           {flat_start - 100, 200}, {zero_start - 1, 2}, {s3_start - 700, 70000},
+           {flat_start - 100, 200},
+           {zero_start - 1, 2},
+           {s3_start - 700, 70000},
            {flat_start - kGrain - 1, kFlatSectors * 512 + 384 * 512 + kGrain + 2},
            {disk->capacity_bytes() - 1, 1}}) {
     EXPECT_EQ(ReadRange(*disk, offset, length), Slice(expected_, offset, length)) << offset;

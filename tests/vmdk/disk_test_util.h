@@ -25,8 +25,8 @@ struct MapRun {
 };
 
 inline std::ostream& operator<<(std::ostream& os, const MapRun& r) {
-  return os << "{" << vmdk::ToString(r.state) << ", " << r.length_bytes << ", link "
-            << r.link_index << "}";
+  return os << "{" << vmdk::ToString(r.state) << ", " << r.length_bytes << ", link " << r.link_index
+            << "}";
 }
 
 constexpr auto kData = vmdk::BlockState::kData;

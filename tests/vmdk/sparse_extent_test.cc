@@ -35,9 +35,11 @@ TEST_F(SparseExtentTest, MonolithicReadsGrainsInAllocationOrderAndZerosForHoles)
   ASSERT_TRUE(disk);
   EXPECT_EQ(disk->capacity_bytes(), 2u << 20);
   EXPECT_EQ(ReadAll(*disk), b.Expected());
-  std::vector<MapRun> expected = {{kData, kGrain, 0},         {kUnallocated, 4 * kGrain, -1},
-                               {kData, kGrain, 0},         {kUnallocated, 25 * kGrain, -1},
-                               {kData, kGrain, 0}};
+  std::vector<MapRun> expected = {{kData, kGrain, 0},
+                                  {kUnallocated, 4 * kGrain, -1},
+                                  {kData, kGrain, 0},
+                                  {kUnallocated, 25 * kGrain, -1},
+                                  {kData, kGrain, 0}};
   EXPECT_EQ(MapAll(*disk), expected);
 }
 
@@ -78,9 +80,8 @@ TEST_F(SparseExtentTest, GrainDirectoryEntryZeroMakesWholeTableUnallocated) {
   ASSERT_TRUE(image.layout.gt_offset_bytes.count(2));
   auto disk = Open("gd0.vmdk", image);
   ASSERT_TRUE(disk);
-  std::vector<MapRun> expected = {{kUnallocated, 300 * 4096, -1},
-                               {kData, 4096, 0},
-                               {kUnallocated, (384 - 301) * 4096, -1}};
+  std::vector<MapRun> expected = {
+      {kUnallocated, 300 * 4096, -1}, {kData, 4096, 0}, {kUnallocated, (384 - 301) * 4096, -1}};
   EXPECT_EQ(MapAll(*disk), expected);
   EXPECT_EQ(ReadAll(*disk), b.Expected());
 }
@@ -102,9 +103,12 @@ TEST_F(SparseExtentTest, UnalignedReadSpanningGrainTablesMatches) {
   auto disk = Open("span.vmdk", b.BuildMonolithic("span.vmdk"));
   ASSERT_TRUE(disk);
   Bytes all = b.Expected();
-  for (auto [offset, length] : std::vector<std::pair<uint64_t, size_t>>{
-           {126 * 4096 + 100, 4 * 4096 - 200}, {127 * 4096 + 4095, 2}, {250 * 4096 + 7, 9000},
-           {0, 1}, {1, 1024 * 1024 - 1}}) {
+  for (auto [offset, length] :
+       std::vector<std::pair<uint64_t, size_t>>{{126 * 4096 + 100, 4 * 4096 - 200},
+                                                {127 * 4096 + 4095, 2},
+                                                {250 * 4096 + 7, 9000},
+                                                {0, 1},
+                                                {1, 1024 * 1024 - 1}}) {
     EXPECT_EQ(ReadRange(*disk, offset, length), Slice(all, offset, length)) << offset;
   }
 }
@@ -128,9 +132,9 @@ TEST_F(SparseExtentTest, StreamWithFooterReadsCompressedAndIncompressibleGrains)
   auto disk = Open("stream.vmdk", image);
   ASSERT_TRUE(disk);
   EXPECT_EQ(ReadAll(*disk), b.Expected());
-  std::vector<MapRun> expected = {{kUnallocated, kGrain, -1}, {kData, kGrain, 0},
-                               {kUnallocated, 5 * kGrain, -1}, {kData, kGrain, 0},
-                               {kUnallocated, 23 * kGrain, -1}, {kData, kGrain, 0}};
+  std::vector<MapRun> expected = {{kUnallocated, kGrain, -1},      {kData, kGrain, 0},
+                                  {kUnallocated, 5 * kGrain, -1},  {kData, kGrain, 0},
+                                  {kUnallocated, 23 * kGrain, -1}, {kData, kGrain, 0}};
   EXPECT_EQ(MapAll(*disk), expected);
 }
 
@@ -185,10 +189,10 @@ TEST_F(SparseExtentTest, CowdExtentReadsThroughItsDescriptor) {
   auto disk = OpenOk(storage_, "esx-000001.vmdk");
   ASSERT_TRUE(disk);
   EXPECT_EQ(ReadAll(*disk), b.Expected());
-  std::vector<MapRun> expected = {{kData, 512, 0},          {kUnallocated, 16 * 512, -1},
-                               {kData, 512, 0},          {kUnallocated, 4077 * 512, -1},
-                               {kData, 2 * 512, 0},      {kUnallocated, 5902 * 512, -1},
-                               {kData, 512, 0}};
+  std::vector<MapRun> expected = {{kData, 512, 0},     {kUnallocated, 16 * 512, -1},
+                                  {kData, 512, 0},     {kUnallocated, 4077 * 512, -1},
+                                  {kData, 2 * 512, 0}, {kUnallocated, 5902 * 512, -1},
+                                  {kData, 512, 0}};
   EXPECT_EQ(MapAll(*disk), expected);
 }
 
@@ -213,7 +217,7 @@ TEST_F(SparseExtentTest, HeaderCapacityDifferentFromExtentLineWarnsAndReadsZeros
   Image image = b.BuildMonolithic("w.vmdk");
   // The descriptor claims 2048 sectors while the header says 1024.
   std::string text(reinterpret_cast<const char*>(image.bytes.data()) +
-                       image.layout.descriptor_offset_bytes);
+                   image.layout.descriptor_offset_bytes);
   size_t at = text.find("RW 1024 SPARSE");
   ASSERT_NE(at, std::string::npos);
   image.bytes[image.layout.descriptor_offset_bytes + at + 3] = std::byte{'2'};

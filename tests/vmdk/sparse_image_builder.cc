@@ -83,14 +83,16 @@ std::string DescriptorText(std::string_view create_type, const DescriptorFields&
   if (fields.parent_hint) text += fmt::format("parentFileNameHint=\"{}\"\n", *fields.parent_hint);
   text += "\n# Extent description\n";
   for (const auto& line : extent_lines) text += line + "\n";
-  text += "\n# The Disk Data Base\n#DDB\n\nddb.adapterType = \"lsilogic\"\n"
-          "ddb.virtualHWVersion = \"4\"\n";
+  text +=
+      "\n# The Disk Data Base\n#DDB\n\nddb.adapterType = \"lsilogic\"\n"
+      "ddb.virtualHWVersion = \"4\"\n";
   return text;
 }
 
 SparseImageBuilder::SparseImageBuilder(uint64_t capacity_sectors, uint64_t grain_sectors,
                                        uint32_t gtes_per_gt)
-    : capacity_sectors_(capacity_sectors), grain_sectors_(grain_sectors),
+    : capacity_sectors_(capacity_sectors),
+      grain_sectors_(grain_sectors),
       gtes_per_gt_(gtes_per_gt) {}
 
 SparseImageBuilder& SparseImageBuilder::SetGrain(uint64_t grain, Bytes data) {
@@ -129,7 +131,9 @@ SparseImageBuilder& SparseImageBuilder::DescriptorSectors(uint64_t sectors) {
   return *this;
 }
 
-uint64_t SparseImageBuilder::GrainCount() const { return CeilDiv(capacity_sectors_, grain_sectors_); }
+uint64_t SparseImageBuilder::GrainCount() const {
+  return CeilDiv(capacity_sectors_, grain_sectors_);
+}
 
 uint64_t SparseImageBuilder::TableCount(uint32_t gtes_per_gt) const {
   return CeilDiv(GrainCount(), gtes_per_gt);
@@ -202,9 +206,9 @@ Image SparseImageBuilder::BuildHosted(std::optional<std::string> descriptor) con
 }
 
 Image SparseImageBuilder::BuildMonolithic(std::string_view file_name) const {
-  return BuildHosted(DescriptorText(
-      "monolithicSparse", fields_,
-      {fmt::format("RW {} SPARSE \"{}\"", capacity_sectors_, file_name)}));
+  return BuildHosted(
+      DescriptorText("monolithicSparse", fields_,
+                     {fmt::format("RW {} SPARSE \"{}\"", capacity_sectors_, file_name)}));
 }
 
 Image SparseImageBuilder::BuildSplitExtent() const { return BuildHosted(std::nullopt); }
@@ -223,9 +227,9 @@ Image SparseImageBuilder::BuildStream(std::string_view file_name, StreamOptions 
   h.capacity_sectors = capacity_sectors_;
   h.grain_sectors = grain_sectors_;
   h.num_gtes_per_gt = gtes_per_gt_;
-  std::string descriptor = DescriptorText(
-      "streamOptimized", fields_,
-      {fmt::format("RDONLY {} SPARSE \"{}\"", capacity_sectors_, file_name)});
+  std::string descriptor =
+      DescriptorText("streamOptimized", fields_,
+                     {fmt::format("RDONLY {} SPARSE \"{}\"", capacity_sectors_, file_name)});
   layout.descriptor_offset_bytes = image.bytes.size();
   AppendPadded(image.bytes, ToBytes(descriptor));
   layout.descriptor_bytes = image.bytes.size() - layout.descriptor_offset_bytes;
@@ -265,15 +269,15 @@ Image SparseImageBuilder::BuildStream(std::string_view file_name, StreamOptions 
           it->second.zeroed ? 1 : SectorOf(layout.grain_offset_bytes.at(it->first));
     }
     Bytes encoded = EncodeU32Table(table);
-    AppendPadded(image.bytes, vmdk::EncodeMarker(encoded.size() / kSector,
-                                                 vmdk::MarkerType::kGrainTable));
+    AppendPadded(image.bytes,
+                 vmdk::EncodeMarker(encoded.size() / kSector, vmdk::MarkerType::kGrainTable));
     layout.gt_offset_bytes[t] = image.bytes.size();
     directory[t] = SectorOf(image.bytes.size());
     AppendPadded(image.bytes, encoded);
   }
   Bytes encoded_gd = EncodeU32Table(directory);
-  AppendPadded(image.bytes, vmdk::EncodeMarker(encoded_gd.size() / kSector,
-                                               vmdk::MarkerType::kGrainDirectory));
+  AppendPadded(image.bytes,
+               vmdk::EncodeMarker(encoded_gd.size() / kSector, vmdk::MarkerType::kGrainDirectory));
   layout.gd_offset_bytes = image.bytes.size();
   AppendPadded(image.bytes, encoded_gd);
   h.gd_offset_sectors = layout.gd_offset_bytes / kSector;
@@ -329,9 +333,9 @@ Image SparseImageBuilder::BuildCowd() const {
 }
 
 std::string SparseImageBuilder::CowdDescriptor(std::string_view delta_file_name) const {
-  return DescriptorText("vmfsSparse", fields_,
-                        {fmt::format("RW {} VMFSSPARSE \"{}\"", capacity_sectors_,
-                                     delta_file_name)});
+  return DescriptorText(
+      "vmfsSparse", fields_,
+      {fmt::format("RW {} VMFSSPARSE \"{}\"", capacity_sectors_, delta_file_name)});
 }
 
 Bytes SparseImageBuilder::Expected() const { return Overlay(Bytes(capacity_bytes())); }

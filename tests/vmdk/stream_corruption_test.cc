@@ -112,8 +112,8 @@ TEST_F(StreamCorruptionTest, MarkerSizeZeroIsRefused) {
 }
 
 TEST_F(StreamCorruptionTest, MarkerSizeTooSmallFailsToInflate) {
-  EXPECT_TRUE(FailsWith(Check(WithMarkerSize(7, MarkerSize(7) - 20)), EIO,
-                        {"s.vmdk", "does not inflate"}));
+  EXPECT_TRUE(
+      FailsWith(Check(WithMarkerSize(7, MarkerSize(7) - 20)), EIO, {"s.vmdk", "does not inflate"}));
 }
 
 TEST_F(StreamCorruptionTest, CorruptDeflateDataFailsToInflate) {
