@@ -239,8 +239,10 @@ Result<GrainTable> SparseExtent::LoadTable(uint64_t gd_index) const {
     uint64_t pos = uint64_t{gte} * 512;
     uint64_t need = geo_.compressed ? kGrainMarkerHeaderBytes : valid;
     if (pos < geo_.first_data_byte || pos > file_size_ || need > file_size_ - pos) {
-      return Error(EIO, "{}: grain table {} entry {} (grain {}) points at sector {}, outside "
-                   "the file ({} bytes)", file_->path(), gd_index, i, grain, gte, file_size_);
+      return Error(EIO, "{}: grain table {} entry {} (grain {}) points at sector {}, {} ({} "
+                   "bytes)", file_->path(), gd_index, i, grain, gte,
+                   pos < geo_.first_data_byte ? "inside the header" : "outside the file",
+                   file_size_);
     }
   }
   return table;
