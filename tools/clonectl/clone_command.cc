@@ -23,6 +23,12 @@ int RunClone(const CloneArgs& args) {
                                    disk.capacity_bytes, ms);
     std::fwrite(line.data(), 1, line.size(), stdout);
   }
+  if (config.value().vmx) {
+    std::string line = fmt::format("{}: configuration {} (disks point at the presented "
+                                   "descriptors)\n",
+                                   args.destination, *config.value().vmx);
+    std::fwrite(line.data(), 1, line.size(), stdout);
+  }
   return 0;
 }
 

@@ -13,8 +13,8 @@ int main(int argc, char** argv) {
 
   clonectl::CloneArgs clone;
   CLI::App* clone_cmd = app.add_subcommand(
-      "clone", "Make a linked clone of a VMDK: instant, whatever the disk size");
-  clone_cmd->add_option("SRC", clone.source, "the parent .vmdk (any subformat or chain)")
+      "clone", "Make a linked clone of a VMDK or a VM directory: instant, whatever the disk size");
+  clone_cmd->add_option("SRC", clone.source, "a VM directory with one .vmx, a .vmx, or a plain .vmdk (any subformat or chain)")
       ->required();
   clone_cmd->add_option("DEST", clone.destination, "the clone directory to create (must not exist)")
       ->required();

@@ -32,24 +32,7 @@ bool IsLocked(const std::string& lock_path) {
 
 Result<engine::CloneConfig> LoadCloneConfig(common::Storage& storage,
                                             const std::string& clone_dir) {
-  const std::string path =
-      clone_dir + "/" + engine::kMetadataDirName + "/" + engine::kCloneConfigName;
-  auto file = storage.Open(path, common::OpenMode::kReadOnly);
-  if (!file) {
-    if (file.error().code() == ENOENT) {
-      return Error(ENOENT, "{}: not a clone (no {}/{})", clone_dir, engine::kMetadataDirName,
-                   engine::kCloneConfigName);
-    }
-    return file.error();
-  }
-  BOOST_OUTCOME_TRY(size, file.value()->Size());
-  if (size > (1 << 20)) return Error(EINVAL, "{}: {} bytes is too large for a clone config", path, size);
-  std::string text(size, '\0');
-  BOOST_OUTCOME_TRYV(file.value()->ReadExactAt(0, std::as_writable_bytes(std::span(text)),
-                                               "clone config"));
-  auto config = engine::ParseCloneConfig(text);
-  if (!config) return config.error().WithContext(path);
-  return config;
+  return engine::LoadCloneConfig(storage, clone_dir);
 }
 
 Result<Json> CloneInfo(common::Storage& storage, const std::string& clone_dir) {

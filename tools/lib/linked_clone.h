@@ -2,7 +2,9 @@
 #pragma once
 
 // `clonectl clone SRC DEST --linked` (docs/clone-layout.md): a new clone directory whose
-// disks are empty delta layers over SRC's read-only chain. O(1) in the disk size.
+// disks are empty delta layers over SRC's read-only chains. O(1) in the disk size. For a
+// VM source the clone also gets DEST/<DEST's name>.vmx (clone_vmx.h) and a copy of the
+// parent's nvram file.
 
 #include <string>
 
@@ -12,7 +14,7 @@
 namespace tools {
 
 struct LinkedCloneRequest {
-  std::string source;        // a plain .vmdk of any subformat or chain
+  std::string source;        // a .vmdk, a .vmx, or a VM directory (clone_source.h)
   std::string destination;   // a new directory (must not exist)
   std::string display_name;  // default: DEST's base name
 };
