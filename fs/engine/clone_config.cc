@@ -118,4 +118,28 @@ Status WriteFileAtomically(common::Storage& storage, const std::string& path,
   return storage.SyncDirectory(std::filesystem::path(path).parent_path().string());
 }
 
+common::Result<CloneConfig> LoadCloneConfig(common::Storage& storage,
+                                            const std::string& clone_dir) {
+  const std::string path =
+      clone_dir + "/" + kMetadataDirName + "/" + kCloneConfigName;
+  auto file = storage.Open(path, common::OpenMode::kReadOnly);
+  if (!file) {
+    if (file.error().code() == ENOENT) {
+      return common::Error(ENOENT, "{}: not a clone (no {}/{})", clone_dir, kMetadataDirName,
+                           kCloneConfigName);
+    }
+    return file.error();
+  }
+  BOOST_OUTCOME_TRY(size, file.value()->Size());
+  if (size > (1 << 20)) {
+    return common::Error(EINVAL, "{}: {} bytes is too large for a clone config", path, size);
+  }
+  std::string text(size, '\0');
+  BOOST_OUTCOME_TRYV(
+      file.value()->ReadExactAt(0, std::as_writable_bytes(std::span(text)), "clone config"));
+  auto config = ParseCloneConfig(text);
+  if (!config) return config.error().WithContext(path);
+  return config;
+}
+
 }  // namespace engine

@@ -46,6 +46,11 @@ struct CloneConfig {
 common::Result<CloneConfig> ParseCloneConfig(std::string_view text);
 std::string SerializeCloneConfig(const CloneConfig& config);
 
+// Reads and parses CLONE/.clonefs/clone.json; errors name the file ("DIR: not a clone"
+// when there is none).
+common::Result<CloneConfig> LoadCloneConfig(common::Storage& storage,
+                                            const std::string& clone_dir);
+
 // Replaces `path` with `contents` atomically and durably.
 common::Status WriteFileAtomically(common::Storage& storage, const std::string& path,
                                    std::string_view contents);

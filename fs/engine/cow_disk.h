@@ -16,32 +16,38 @@
 
 #include "fs/engine/delta_layer.h"
 #include "fs/engine/lower_layers.h"
+#include "fs/engine/virtual_disk.h"
 
 namespace engine {
 
-class CowDisk {
+class CowDisk final : public VirtualDisk {
  public:
   // The delta's capacity must equal the lower layers' (EINVAL otherwise).
   static Result<std::unique_ptr<CowDisk>> Create(std::unique_ptr<LowerLayers> lower,
                                                  std::unique_ptr<DeltaLayer> delta);
 
-  uint64_t capacity_bytes() const { return delta_->capacity_bytes(); }
+  uint64_t capacity_bytes() const override { return delta_->capacity_bytes(); }
+  bool read_only() const override { return !delta_->writable(); }
   DeltaLayer& delta() { return *delta_; }
   const LowerLayers& lower() const { return *lower_; }
 
   // Ranges must lie within capacity (EINVAL otherwise; the adapter clamps first).
-  Status Read(uint64_t offset_bytes, std::span<std::byte> dst) const;
-  Status Write(uint64_t offset_bytes, std::span<const std::byte> src);
+  Status Read(uint64_t offset_bytes, std::span<std::byte> dst) const override;
+  Status Write(uint64_t offset_bytes, std::span<const std::byte> src) override;
   // Makes the range read as zeros in this disk without touching the lower layers: whole
   // blocks are punched out of the delta, partial ones overwritten with zeros.
-  Status Discard(uint64_t offset_bytes, uint64_t length_bytes);
+  Status Discard(uint64_t offset_bytes, uint64_t length_bytes) override;
   // Durability point (guest fsync/flush): see DeltaLayer::Flush.
-  Status Flush() { return delta_->Flush(); }
+  Status Flush() override { return delta_->Flush(); }
 
   // The merged allocation, for SEEK_DATA/SEEK_HOLE: the first offset >= offset_bytes that
   // holds data / reads as zeros; capacity_bytes() when there is none.
-  Result<uint64_t> NextData(uint64_t offset_bytes) const;
-  Result<uint64_t> NextHole(uint64_t offset_bytes) const;
+  Result<uint64_t> NextData(uint64_t offset_bytes) const override;
+  Result<uint64_t> NextHole(uint64_t offset_bytes) const override;
+  // Owned blocks, not host allocation: a discarded block is owned and holds no data.
+  uint64_t OwnBytes() const override {
+    return std::min(delta_->owned_blocks() * kBlockBytes, capacity_bytes());
+  }
 
  private:
   CowDisk(std::unique_ptr<LowerLayers> lower, std::unique_ptr<DeltaLayer> delta)

@@ -41,7 +41,13 @@ DeltaLayer::DeltaLayer(std::unique_ptr<common::File> data, std::unique_ptr<commo
       word_dirty_(bits_.size(), false) {
   if (!load_bitmap) return;  // a new layer: all zero, and its pages need not be touched
   auto bitmap = MappedBitmap();
-  for (uint64_t w = 0; w < bits_.size(); ++w) bits_[w].store(LoadWord(bitmap, w));
+  uint64_t owned = 0;
+  for (uint64_t w = 0; w < bits_.size(); ++w) {
+    uint64_t word = LoadWord(bitmap, w);
+    bits_[w].store(word);
+    owned += std::popcount(word);
+  }
+  owned_blocks_.store(owned);
 }
 
 DeltaLayer::~DeltaLayer() = default;
@@ -156,6 +162,7 @@ void DeltaLayer::MarkOwned(uint64_t first_block, uint64_t count) {
     uint64_t n = std::min(kBitsPerWord - bit, first_block + count - block);
     uint64_t mask = (n == kBitsPerWord ? ~uint64_t{0} : ((uint64_t{1} << n) - 1)) << bit;
     uint64_t before = bits_[word].fetch_or(mask, std::memory_order_release);
+    owned_blocks_.fetch_add(std::popcount(mask & ~before), std::memory_order_relaxed);
     if ((before & mask) != mask && !word_dirty_[word]) {
       word_dirty_[word] = true;
       dirty_words_.push_back(word);

@@ -59,6 +59,8 @@ class DeltaLayer {
   // Marks blocks owned, in memory; Flush persists the marks. Call only after the blocks'
   // data has been written to the data file.
   void MarkOwned(uint64_t first_block, uint64_t count);
+  // How many blocks the layer owns (marked, flushed or not): its share of the disk.
+  uint64_t owned_blocks() const { return owned_blocks_.load(std::memory_order_relaxed); }
   // Blocks marked but not yet persisted by Flush.
   bool HasUnflushedMarks() const;
 
@@ -93,6 +95,7 @@ class DeltaLayer {
 
   // The authoritative ownership bits, 64 blocks a word; never cleared.
   std::vector<std::atomic<uint64_t>> bits_;
+  std::atomic<uint64_t> owned_blocks_{0};
 
   // Lock order: flush_mutex_ before marks_mutex_.
   mutable std::mutex flush_mutex_;   // one Flush/Close at a time
