@@ -115,10 +115,14 @@ class PosixMappedFile final : public MappedFile {
     return {static_cast<std::byte*>(region_.get_address()), region_.get_size()};
   }
   Status Flush(uint64_t offset_bytes, uint64_t length_bytes) override {
-    // mapped_region::flush rounds to pages and calls msync(MS_SYNC) when async is false;
-    // it reports failure without errno, so errno is read right after it.
+    // msync wants a page-aligned start and mapped_region::flush passes the address as
+    // given (EINVAL otherwise), so widen the range to whole pages here. It reports
+    // failure without errno, so errno is read right after it.
+    const uint64_t page = boost::interprocess::mapped_region::get_page_size();
+    const uint64_t start = offset_bytes / page * page;
+    const uint64_t end = std::min<uint64_t>(offset_bytes + length_bytes, region_.get_size());
     errno = 0;
-    if (!region_.flush(offset_bytes, length_bytes, /*async=*/false)) {
+    if (end > start && !region_.flush(start, end - start, /*async=*/false)) {
       return Status::FromErrno(errno ? errno : EIO,
                                fmt::format("{}: msync of {} bytes at byte {}", path_,
                                            length_bytes, offset_bytes));

@@ -80,6 +80,23 @@ TEST_P(StorageTest, MappedFileSharesBytesWithTheFile) {
   EXPECT_EQ(buf, Bytes(10, 0x5a));
 }
 
+// The delta layer flushes single 8-byte bitmap words anywhere in the map: msync needs a
+// page-aligned start, which the storage must supply.
+TEST_P(StorageTest, MappedFileFlushesRangesNotAlignedToPages) {
+  auto file = storage().CreateExclusive(Path("m")).value();
+  ASSERT_TRUE(file->Truncate(3 * 4096).ok());
+  auto mapped = storage().MapFile(Path("m"));
+  ASSERT_TRUE(mapped) << mapped.error().message();
+  for (uint64_t offset : {uint64_t{8}, uint64_t{4100}, uint64_t{3 * 4096 - 8}}) {
+    std::memset(mapped.value()->bytes().data() + offset, 0x77, 8);
+    Status flushed = mapped.value()->Flush(offset, 8);
+    ASSERT_TRUE(flushed.ok()) << offset << ": " << flushed.message();
+    std::vector<std::byte> buf(8);
+    ASSERT_TRUE(file->ReadExactAt(offset, buf, "mapped").ok());
+    EXPECT_EQ(buf, Bytes(8, 0x77));
+  }
+}
+
 TEST_P(StorageTest, MapFileOfMissingFileNamesIt) {
   auto mapped = storage().MapFile(Path("missing"));
   ASSERT_FALSE(mapped);
