@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tools/lib/clone_info.h"
 
-#include <boost/interprocess/sync/file_lock.hpp>
-
 #include <cerrno>
 
 #include "fs/engine/delta_layer.h"
+#include "fs/engine/vm_lock.h"
 #include "tools/lib/progress.h"
 #include "vmdk/disk.h"
 
@@ -15,18 +14,6 @@ namespace {
 using common::Error;
 using common::Result;
 using Json = nlohmann::ordered_json;
-
-// Whether a daemon holds the clone's lock (a mount): try to take it ourselves.
-bool IsLocked(const std::string& lock_path) {
-  try {
-    boost::interprocess::file_lock lock(lock_path.c_str());
-    if (!lock.try_lock()) return true;
-    lock.unlock();
-    return false;
-  } catch (const boost::interprocess::interprocess_exception&) {
-    return false;  // no lock file: nothing can hold it
-  }
-}
 
 }  // namespace
 
@@ -43,7 +30,13 @@ Result<Json> CloneInfo(common::Storage& storage, const std::string& clone_dir) {
   info["display_name"] = config.display_name;
   info["created_utc"] = config.created_utc;
   info["source"] = config.source;
-  info["mounted"] = IsLocked(meta + "/lock");
+  // Whether a daemon holds the clone's lock (a mount), and which.
+  if (auto holder = engine::VmLock::Holder(meta)) {
+    info["mounted"] = true;
+    info["mount"] = {{"mountpoint", holder->mountpoint}, {"pid", holder->pid}};
+  } else {
+    info["mounted"] = false;
+  }
   Json disks = Json::array();
   for (const engine::CloneDisk& d : config.disks) {
     Json j;
@@ -88,7 +81,13 @@ std::string RenderCloneInfoText(const Json& info) {
                      info["display_name"].get<std::string>());
   out += fmt::format("created:     {} from {}\n", info["created_utc"].get<std::string>(),
                      info["source"].get<std::string>());
-  out += fmt::format("mounted:     {}\n", info["mounted"].get<bool>() ? "yes" : "no");
+  if (info["mounted"].get<bool>()) {
+    out += fmt::format("mounted:     yes, at {} (pid {})\n",
+                       info["mount"]["mountpoint"].get<std::string>(),
+                       info["mount"]["pid"].get<long>());
+  } else {
+    out += "mounted:     no\n";
+  }
   for (const Json& d : info["disks"]) {
     out += fmt::format("disk {}:  {} ({} bytes)\n", d["name"].get<std::string>(),
                        HumanBytes(d["capacity_bytes"].get<uint64_t>()),

@@ -5,7 +5,8 @@
 // parents (and whether each parent is still the one the clone was made from), the space
 // each delta layer uses, and whether the clone is mounted.
 //
-// Schema: {path, display_name, created_utc, source, mounted,
+// Schema: {path, display_name, created_utc, source, mounted, mount: {mountpoint, pid} (when
+//          mounted),
 //          disks: [{name, capacity_bytes, parent_path, parent_ok, parent_problem,
 //                   delta_used_bytes, owned_bytes}]}
 
