@@ -32,22 +32,36 @@ void StoreWord(std::span<std::byte> bitmap, uint64_t word, uint64_t value) {
 }  // namespace
 
 DeltaLayer::DeltaLayer(std::unique_ptr<common::File> data, std::unique_ptr<common::MappedFile> map,
-                       DeltaHeader header, bool writable, bool load_bitmap)
+                       DeltaHeader header, bool writable)
     : data_(std::move(data)),
       map_(std::move(map)),
       header_(header),
       writable_(writable),
-      bits_((header.block_count + kBitsPerWord - 1) / kBitsPerWord),
-      word_dirty_(bits_.size(), false) {
-  if (!load_bitmap) return;  // a new layer: all zero, and its pages need not be touched
+      bits_((header.block_count + kBitsPerWord - 1) / kBitsPerWord) {}
+
+Status DeltaLayer::LoadBitmap(const common::File& map_file) {
   auto bitmap = MappedBitmap();
+  const uint64_t begin = header_.bitmap_offset_bytes;
+  const uint64_t end = begin + header_.bitmap_bytes;
   uint64_t owned = 0;
-  for (uint64_t w = 0; w < bits_.size(); ++w) {
-    uint64_t word = LoadWord(bitmap, w);
-    bits_[w].store(word);
-    owned += std::popcount(word);
+  // Pages of the bitmap never written are holes in the map file: all zero, skipped
+  // without being read (a new 1 TiB layer has a 32 MiB bitmap and no data in it).
+  for (uint64_t pos = begin; pos < end;) {
+    BOOST_OUTCOME_TRY(data_at, map_file.NextData(pos));
+    if (data_at >= end) break;
+    BOOST_OUTCOME_TRY(hole_at, map_file.NextHole(data_at));
+    const uint64_t first_word = (data_at - begin) / 8;
+    const uint64_t last_word = std::min((std::min(hole_at, end) - begin + 7) / 8, bits_.word_count());
+    for (uint64_t w = first_word; w < last_word; ++w) {
+      if (uint64_t word = LoadWord(bitmap, w); word != 0) {
+        bits_.FetchOr(w, word);
+        owned += std::popcount(word);
+      }
+    }
+    pos = std::max(hole_at, data_at + 1);
   }
   owned_blocks_.store(owned);
+  return Status::Ok();
 }
 
 DeltaLayer::~DeltaLayer() = default;
@@ -86,7 +100,7 @@ Result<std::unique_ptr<DeltaLayer>> DeltaLayer::Create(common::Storage& storage,
   auto mapped = storage.MapFile(paths.map);
   if (!mapped) return cleanup(mapped.error());
   return std::unique_ptr<DeltaLayer>(
-      new DeltaLayer(std::move(data), std::move(mapped).value(), header, true, false));
+      new DeltaLayer(std::move(data), std::move(mapped).value(), header, true));
 }
 
 Result<std::unique_ptr<DeltaLayer>> DeltaLayer::Open(common::Storage& storage,
@@ -107,7 +121,9 @@ Result<std::unique_ptr<DeltaLayer>> DeltaLayer::Open(common::Storage& storage,
                  data_size, header.capacity_bytes);
   }
   std::unique_ptr<DeltaLayer> layer(
-      new DeltaLayer(std::move(data), std::move(map), header, writable, true));
+      new DeltaLayer(std::move(data), std::move(map), header, writable));
+  BOOST_OUTCOME_TRY(map_file, storage.Open(paths.map, common::OpenMode::kReadOnly));
+  if (Status s = layer->LoadBitmap(*map_file); !s.ok()) return s.WithContext(paths.map);
   layer->was_unclean_ = !header.clean_shutdown;
   if (writable) {
     // Persisted before any write: a crash from here on is seen as one.
@@ -129,7 +145,7 @@ uint64_t DeltaLayer::BlockLength(uint64_t block) const {
 }
 
 bool DeltaLayer::IsOwned(uint64_t block) const {
-  return (bits_[block / kBitsPerWord].load(std::memory_order_acquire) >> (block % kBitsPerWord)) & 1;
+  return (bits_.Load(block / kBitsPerWord) >> (block % kBitsPerWord)) & 1;
 }
 
 uint64_t DeltaLayer::RunLength(uint64_t first, uint64_t max_blocks, bool* owned_out) const {
@@ -137,7 +153,7 @@ uint64_t DeltaLayer::RunLength(uint64_t first, uint64_t max_blocks, bool* owned_
   // The first word is loaded once and decides the state, so the run is at least one
   // block long whatever other threads mark meanwhile. Bits only ever get set: later
   // words can only shorten a run of unowned blocks, never a run of owned ones.
-  uint64_t word = bits_[first / kBitsPerWord].load(std::memory_order_acquire);
+  uint64_t word = bits_.Load(first / kBitsPerWord);
   const bool owned = (word >> (first % kBitsPerWord)) & 1;
   if (owned_out) *owned_out = owned;
   uint64_t block = first;
@@ -150,7 +166,14 @@ uint64_t DeltaLayer::RunLength(uint64_t first, uint64_t max_blocks, bool* owned_
       return std::min(block + std::min(run, left_in_word), end) - first;
     }
     block += left_in_word;
-    word = bits_[block / kBitsPerWord].load(std::memory_order_acquire);
+    if (!owned && !bits_.ChunkPresent(block / kBitsPerWord)) {
+      // A chunk never touched: all of it unowned, skipped in one step.
+      const uint64_t chunk_blocks = OwnershipBits::kWordsPerChunk * kBitsPerWord;
+      const uint64_t next_chunk = (block / chunk_blocks + 1) * chunk_blocks;
+      if (next_chunk >= end) return end - first;
+      block = next_chunk;
+    }
+    word = bits_.Load(block / kBitsPerWord);
   }
 }
 
@@ -161,12 +184,9 @@ void DeltaLayer::MarkOwned(uint64_t first_block, uint64_t count) {
     uint64_t bit = block % kBitsPerWord;
     uint64_t n = std::min(kBitsPerWord - bit, first_block + count - block);
     uint64_t mask = (n == kBitsPerWord ? ~uint64_t{0} : ((uint64_t{1} << n) - 1)) << bit;
-    uint64_t before = bits_[word].fetch_or(mask, std::memory_order_release);
+    uint64_t before = bits_.FetchOr(word, mask);
     owned_blocks_.fetch_add(std::popcount(mask & ~before), std::memory_order_relaxed);
-    if ((before & mask) != mask && !word_dirty_[word]) {
-      word_dirty_[word] = true;
-      dirty_words_.push_back(word);
-    }
+    if ((before & mask) != mask) dirty_words_.insert(word);
     block += n;
   }
 }
@@ -215,10 +235,7 @@ Status DeltaLayer::Flush() {
   {
     std::lock_guard lock(marks_mutex_);
     snapshot.reserve(dirty_words_.size());
-    for (uint64_t w : dirty_words_) {
-      word_dirty_[w] = false;
-      snapshot.emplace_back(w, bits_[w].load(std::memory_order_acquire));
-    }
+    for (uint64_t w : dirty_words_) snapshot.emplace_back(w, bits_.Load(w));
     dirty_words_.clear();
   }
   // Data first: a bit must never reach the disk before the data it points at.
@@ -249,12 +266,7 @@ Status DeltaLayer::Flush() {
   if (!synced.ok()) {
     // Nothing was lost from memory; mark the words dirty again so a later Flush retries.
     std::lock_guard lock(marks_mutex_);
-    for (const auto& [w, value] : snapshot) {
-      if (!word_dirty_[w]) {
-        word_dirty_[w] = true;
-        dirty_words_.push_back(w);
-      }
-    }
+    for (const auto& [w, value] : snapshot) dirty_words_.insert(w);
   }
   return synced;
 }

@@ -14,10 +14,12 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "common/storage.h"
 #include "fs/engine/delta_header.h"
+#include "fs/engine/ownership_bits.h"
 
 namespace engine {
 
@@ -83,7 +85,9 @@ class DeltaLayer {
 
  private:
   DeltaLayer(std::unique_ptr<common::File> data, std::unique_ptr<common::MappedFile> map,
-             DeltaHeader header, bool writable, bool load_bitmap);
+             DeltaHeader header, bool writable);
+  // Loads the persisted bits, reading only the bitmap pages the map file holds data in.
+  Status LoadBitmap(const common::File& map_file);
   Status PersistHeader();
   std::span<std::byte> MappedBitmap();
 
@@ -94,15 +98,14 @@ class DeltaLayer {
   bool was_unclean_ = false;
 
   // The authoritative ownership bits, 64 blocks a word; never cleared.
-  std::vector<std::atomic<uint64_t>> bits_;
+  OwnershipBits bits_;
   std::atomic<uint64_t> owned_blocks_{0};
 
   // Lock order: flush_mutex_ before marks_mutex_.
   mutable std::mutex flush_mutex_;   // one Flush/Close at a time
   Status sync_failure_;              // guarded by flush_mutex_: the first failed fdatasync
-  mutable std::mutex marks_mutex_;   // guards dirty_words_ and word_dirty_
-  std::vector<uint64_t> dirty_words_;
-  std::vector<bool> word_dirty_;
+  mutable std::mutex marks_mutex_;   // guards dirty_words_
+  std::unordered_set<uint64_t> dirty_words_;  // words marked since the last Flush
 };
 
 }  // namespace engine
