@@ -43,7 +43,7 @@ TEST_F(LinkedCloneTest, MakesMetadataAndEmptyDeltaAndProtectsTheParent) {
   EXPECT_EQ(disk.parent_fingerprint.files.size(), 2u);  // descriptor and flat extent
 
   EXPECT_EQ(storage_.ListDirectory("/vm/c1/.clonefs").value(),
-            (std::vector<std::string>{"base.delta", "base.map", "clone.json", "lock"}));
+            (std::vector<std::string>{"base.delta", "base.map", "base.vmdk", "clone.json", "lock"}));
   auto layer = engine::DeltaLayer::Open(
       storage_, {"/vm/c1/.clonefs/base.delta", "/vm/c1/.clonefs/base.map"}, false);
   ASSERT_TRUE(layer) << layer.error().message();
@@ -198,8 +198,8 @@ TEST_F(LinkedVmCloneTest, ClonesEveryDiskAndWritesTheClonesVmx) {
     EXPECT_EQ(storage_.ListDirectory(dest).value(),
               (std::vector<std::string>{".clonefs", dest_name + ".nvram", dest_name + ".vmx"}));
     EXPECT_EQ(storage_.ListDirectory(dest + "/.clonefs").value(),
-              (std::vector<std::string>{"base.delta", "base.map", "clone.json", "extra.delta",
-                                        "extra.map", "lock"}));
+              (std::vector<std::string>{"base.delta", "base.map", "base.vmdk", "clone.json",
+                                        "extra.delta", "extra.map", "extra.vmdk", "lock"}));
     EXPECT_EQ(Text(dest + "/" + dest_name + ".nvram"), "nvram contents");
     EXPECT_EQ(Text(dest + "/" + dest_name + ".vmx"),
               "#!/usr/bin/vmware\r\n"

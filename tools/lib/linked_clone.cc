@@ -12,6 +12,7 @@
 #include "tools/lib/clone_source.h"
 #include "tools/lib/clone_vmx.h"
 #include "vmdk/disk.h"
+#include "vmdk/flat_descriptor.h"
 
 namespace tools {
 namespace {
@@ -121,6 +122,10 @@ Result<engine::CloneDisk> BuildDisk(common::Storage& storage, const std::string&
                                  meta + "/" + clone_disk.map_file};
   BOOST_OUTCOME_TRY(layer, engine::DeltaLayer::Create(storage, paths, header));
   BOOST_OUTCOME_TRYV(layer->Close());
+  // The descriptor a mount presents as D.vmdk (docs/daemon.md), with a CID of its own.
+  BOOST_OUTCOME_TRYV(engine::WriteFileAtomically(
+      storage, meta + "/" + clone_disk.name + ".vmdk",
+      vmdk::MakeFlatDescriptor(*parent.disk, clone_disk.name + "-flat.vmdk", vmdk::NewCid())));
   return clone_disk;
 }
 
