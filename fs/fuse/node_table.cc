@@ -56,6 +56,11 @@ std::optional<Node> NodeTable::Get(fuse_ino_t ino) const {
   return found->second.node;
 }
 
+void NodeTable::Unlinked(const std::string& path) {
+  std::lock_guard lock(mutex_);
+  by_path_.erase(path);
+}
+
 void NodeTable::Rename(const std::string& from, const std::string& to) {
   std::lock_guard lock(mutex_);
   // Whatever the target path named before is gone from the namespace (replaced).

@@ -41,6 +41,9 @@ class NodeTable {
   fuse_ino_t LookupPassthrough(const std::string& path);
   void Forget(fuse_ino_t ino, uint64_t count);
   std::optional<Node> Get(fuse_ino_t ino) const;
+  // The path no longer names the node it named: a new file created there gets a new
+  // inode number (the old node lives on, nameless, until the kernel forgets it).
+  void Unlinked(const std::string& path);
   // Every passed-through node at `from` or below it now lives under `to`.
   void Rename(const std::string& from, const std::string& to);
 

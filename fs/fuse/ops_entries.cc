@@ -251,8 +251,12 @@ void ClonefsFs::Unlink(fuse_req_t req, fuse_ino_t parent, const char* name, bool
     return;
   }
   std::string path = JoinPath(dir->path, name);
-  int rc = unlinkat(dir_fd_, path.c_str(), directory ? AT_REMOVEDIR : 0);
-  fuse_reply_err(req, rc == 0 ? 0 : errno);
+  if (unlinkat(dir_fd_, path.c_str(), directory ? AT_REMOVEDIR : 0) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  nodes_.Unlinked(path);
+  fuse_reply_err(req, 0);
 }
 
 void ClonefsFs::Rename(fuse_req_t req, fuse_ino_t parent, const char* name,

@@ -59,8 +59,9 @@ void ClonefsFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       return;
     }
     // O_DIRECT is honoured by the kernel's FUSE layer (direct requests); the real file is
-    // opened through the page cache, and O_APPEND is handled by the kernel's offsets.
-    int flags = fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT | O_APPEND);
+    // opened through the page cache. O_APPEND stays: pwrite on such a descriptor appends
+    // at the real end, whatever offset the kernel's cached size suggested.
+    int flags = fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT);
     handle->fd = openat(dir_fd_, node->path.c_str(), flags | O_CLOEXEC | O_NOFOLLOW);
     if (handle->fd < 0) {
       fuse_reply_err(req, errno);
@@ -87,7 +88,7 @@ void ClonefsFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode
     return;
   }
   std::string path = JoinPath(dir->path, name);
-  int flags = fi->flags & ~(O_NOCTTY | O_DIRECT | O_APPEND);
+  int flags = fi->flags & ~(O_NOCTTY | O_DIRECT);
   auto handle = std::make_unique<Handle>();
   handle->fd = openat(dir_fd_, path.c_str(), flags | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
   if (handle->fd < 0) {

@@ -49,6 +49,18 @@ TEST(NodeTableTest, RenameMovesADirectoryAndEverythingUnderIt) {
   EXPECT_NE(table.LookupPassthrough("logs"), dir);
 }
 
+TEST(NodeTableTest, AFileCreatedWhereAnUnlinkedOneWasGetsANewInode) {
+  NodeTable table;
+  fuse_ino_t old = table.LookupPassthrough("notes.txt");
+  table.Unlinked("notes.txt");
+  EXPECT_TRUE(table.Get(old));  // still open somewhere, until forgotten
+  fuse_ino_t fresh = table.LookupPassthrough("notes.txt");
+  EXPECT_NE(fresh, old);
+  table.Forget(old, 1);
+  EXPECT_FALSE(table.Get(old));
+  EXPECT_EQ(table.LookupPassthrough("notes.txt"), fresh);  // the old forget left it alone
+}
+
 TEST(NodeTableTest, JoinPathTreatsDotAsTheRoot) {
   EXPECT_EQ(JoinPath(".", "a"), "a");
   EXPECT_EQ(JoinPath("a/b", "c"), "a/b/c");
