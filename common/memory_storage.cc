@@ -99,6 +99,10 @@ class MemoryMappedFile final : public MappedFile {
     if (begin < end) std::memcpy(durable.data() + begin, data.data() + begin, end - begin);
     return Status::Ok();
   }
+  // Memory has nothing to allocate; the fault hook can still fail it (a full disk).
+  Status Reserve(uint64_t, uint64_t) override {
+    return storage_.CheckFault(Op::kMapReserve, path_);
+  }
 
  private:
   const MemoryStorage& storage_;

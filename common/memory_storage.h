@@ -49,7 +49,7 @@ class MemoryStorage final : public Storage {
   void Crash(CrashMode mode, uint32_t seed = 0);
 
   // Mutating operations, as seen by the fault hook.
-  enum class Op { kWrite, kTruncate, kSync, kPunchHole, kMapFlush };
+  enum class Op { kWrite, kTruncate, kSync, kPunchHole, kMapFlush, kMapReserve };
   // Called before every mutating operation; a failed Status is returned to the caller
   // instead of doing the operation. Pass nullptr to remove.
   using FaultHook = std::function<Status(Op op, const std::string& path)>;

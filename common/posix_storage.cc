@@ -108,8 +108,10 @@ class PosixFile final : public File {
 
 class PosixMappedFile final : public MappedFile {
  public:
-  PosixMappedFile(std::string path, boost::interprocess::mapped_region region)
-      : path_(std::move(path)), region_(std::move(region)) {}
+  // Owns fd (the mapped file, open read-write), used to allocate blocks under the mapping.
+  PosixMappedFile(std::string path, int fd, boost::interprocess::mapped_region region)
+      : path_(std::move(path)), fd_(fd), region_(std::move(region)) {}
+  ~PosixMappedFile() override { ::close(fd_); }
   const std::string& path() const override { return path_; }
   std::span<std::byte> bytes() override {
     return {static_cast<std::byte*>(region_.get_address()), region_.get_size()};
@@ -129,9 +131,24 @@ class PosixMappedFile final : public MappedFile {
     }
     return Status::Ok();
   }
+  Status Reserve(uint64_t offset_bytes, uint64_t length_bytes) override {
+    const uint64_t end = std::min<uint64_t>(offset_bytes + length_bytes, region_.get_size());
+    if (end <= offset_bytes) return Status::Ok();
+    while (::fallocate(fd_, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset_bytes),
+                       static_cast<off_t>(end - offset_bytes)) != 0) {
+      int err = errno;
+      if (err == EINTR) continue;
+      // A file system without fallocate offers no way to reserve: stores go on as before.
+      if (err == EOPNOTSUPP) return Status::Ok();
+      return Status::FromErrno(err, fmt::format("{}: allocate {} bytes at byte {}", path_,
+                                                length_bytes, offset_bytes));
+    }
+    return Status::Ok();
+  }
 
  private:
   std::string path_;
+  int fd_;
   boost::interprocess::mapped_region region_;
 };
 
@@ -230,7 +247,9 @@ class PosixStorageImpl final : public Storage {
     try {
       boost::interprocess::file_mapping mapping(path.c_str(), boost::interprocess::read_write);
       boost::interprocess::mapped_region region(mapping, boost::interprocess::read_write);
-      return std::unique_ptr<MappedFile>(new PosixMappedFile(path, std::move(region)));
+      int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+      if (fd < 0) return Status::FromErrno(errno, fmt::format("{}: open", path));
+      return std::unique_ptr<MappedFile>(new PosixMappedFile(path, fd, std::move(region)));
     } catch (const boost::interprocess::interprocess_exception& e) {
       int err = e.get_native_error() > 0 ? e.get_native_error() : EIO;
       return Status(err, fmt::format("{}: map: {}", path, e.what()));

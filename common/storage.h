@@ -77,6 +77,11 @@ class MappedFile {
   virtual std::span<std::byte> bytes() = 0;
   // msync(MS_SYNC) of the pages covering [offset_bytes, offset_bytes + length_bytes).
   virtual Status Flush(uint64_t offset_bytes, uint64_t length_bytes) = 0;
+  // Allocates the file's blocks under [offset_bytes, offset_bytes + length_bytes) (no-op
+  // where they are allocated). A store into a page that is a hole in the file allocates
+  // it, and on a full file system that store is a SIGBUS, not an error: call this before
+  // storing into pages that may be holes, and a full file system is ENOSPC here instead.
+  virtual Status Reserve(uint64_t offset_bytes, uint64_t length_bytes) = 0;
 };
 
 class Storage {

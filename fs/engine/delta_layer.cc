@@ -245,18 +245,29 @@ Status DeltaLayer::Flush() {
                                        "last flush may be lost");
   }
   if (synced.ok() && !snapshot.empty()) {
-    auto bitmap = MappedBitmap();
     std::sort(snapshot.begin(), snapshot.end());
-    for (const auto& [w, value] : snapshot) StoreWord(bitmap, w, value);
-    // msync the pages that changed, one range per run of nearby words.
-    size_t i = 0;
-    while (synced.ok() && i < snapshot.size()) {
+    // The bytes of the map file that change, one range per run of nearby words.
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;  // offset, length in bytes
+    for (size_t i = 0; i < snapshot.size();) {
       uint64_t first = snapshot[i].first, last = first;
       while (i + 1 < snapshot.size() && (snapshot[i + 1].first - last) * 8 < kBlockBytes) {
         last = snapshot[++i].first;
       }
       ++i;
-      synced = map_->Flush(header_.bitmap_offset_bytes + first * 8, (last - first + 1) * 8);
+      ranges.emplace_back(header_.bitmap_offset_bytes + first * 8, (last - first + 1) * 8);
+    }
+    // Bitmap pages stay holes in the map file until a bit in them is first persisted.
+    // Storing into a hole on a full file system is a SIGBUS, which would kill the
+    // daemon; reserving the pages first turns that into this flush's ENOSPC.
+    for (const auto& [offset, length] : ranges) {
+      if (synced.ok()) synced = map_->Reserve(offset, length);
+    }
+    if (synced.ok()) {
+      auto bitmap = MappedBitmap();
+      for (const auto& [w, value] : snapshot) StoreWord(bitmap, w, value);
+      for (const auto& [offset, length] : ranges) {
+        if (synced.ok()) synced = map_->Flush(offset, length);
+      }
     }
     if (synced.ok()) {
       ++header_.generation;

@@ -3,6 +3,7 @@
 // VMDK, read-only) as a directory. See docs/daemon.md.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,16 +29,25 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A dead FUSE mount (its daemon was killed) makes stat fail with ENOTCONN; say what to do.
+std::string DeadMountError(const std::string& mountpoint) {
+  return fmt::format("clonefs: {}: a dead FUSE mount is still there (its daemon died); "
+                     "run fusermount3 -u {}",
+                     mountpoint, mountpoint);
+}
+
+// A dead FUSE mount (its daemon was killed) fails requests with ENOTCONN; say what to do.
+// statfs is asked first because it always reaches the daemon, while stat of a mount's
+// root is answered from the kernel's attribute cache for up to its timeout after the
+// daemon died (and the mount would then pass for a live clonefs mount).
 std::string CheckMountpoint(const std::string& mountpoint) {
+  struct statfs fs_stat {};
+  if (statfs(mountpoint.c_str(), &fs_stat) != 0 && errno == ENOTCONN) {
+    return DeadMountError(mountpoint);
+  }
   struct stat st {};
   if (stat(mountpoint.c_str(), &st) != 0) {
     int err = errno;
-    if (err == ENOTCONN) {
-      return fmt::format("clonefs: {}: a dead FUSE mount is still there (its daemon died); "
-                         "run fusermount3 -u {}",
-                         mountpoint, mountpoint);
-    }
+    if (err == ENOTCONN) return DeadMountError(mountpoint);
     return fmt::format("clonefs: {}: {}", mountpoint, std::strerror(err));
   }
   if (!S_ISDIR(st.st_mode)) return fmt::format("clonefs: {}: not a directory", mountpoint);

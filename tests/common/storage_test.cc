@@ -97,6 +97,35 @@ TEST_P(StorageTest, MappedFileFlushesRangesNotAlignedToPages) {
   }
 }
 
+// Reserving pages of a mapping keeps the file's size and bytes; the real file system
+// allocates exactly those pages and leaves the rest holes.
+TEST_P(StorageTest, MappedFileReserveKeepsSizeAndBytes) {
+  auto file = storage().CreateExclusive(Path("m")).value();
+  ASSERT_TRUE(file->Truncate(64 * 4096).ok());
+  ASSERT_TRUE(file->WriteAt(0, Bytes(16, 0x33)).ok());
+  auto mapped = storage().MapFile(Path("m"));
+  ASSERT_TRUE(mapped) << mapped.error().message();
+  Status reserved = mapped.value()->Reserve(8 * 4096 + 100, 8);
+  ASSERT_TRUE(reserved.ok()) << reserved.message();
+  ASSERT_TRUE(mapped.value()->Reserve(0, 64 * 4096 + 4096).ok()) << "clipped to the mapping";
+  EXPECT_EQ(file->Size().value(), 64u * 4096);
+  std::vector<std::byte> buf(16);
+  ASSERT_TRUE(file->ReadExactAt(0, buf, "head").ok());
+  EXPECT_EQ(buf, Bytes(16, 0x33));
+}
+
+TEST(PosixStorageTest, MappedFileReserveAllocatesOnlyTheGivenPages) {
+  testing_support::TempDir dir;
+  auto file = PosixStorage().CreateExclusive(dir / "m").value();
+  ASSERT_TRUE(file->Truncate(256 * 4096).ok());
+  auto mapped = PosixStorage().MapFile(dir / "m");
+  ASSERT_TRUE(mapped) << mapped.error().message();
+  ASSERT_TRUE(mapped.value()->Reserve(100 * 4096 + 8, 8).ok());
+  const uint64_t allocated = testing_support::AllocatedBytes(dir / "m");
+  EXPECT_GE(allocated, 4096u);
+  EXPECT_LT(allocated, 64u * 4096) << "the rest of the file must stay a hole";
+}
+
 TEST_P(StorageTest, MapFileOfMissingFileNamesIt) {
   auto mapped = storage().MapFile(Path("missing"));
   ASSERT_FALSE(mapped);

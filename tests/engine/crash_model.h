@@ -164,10 +164,12 @@ struct RunResult {
 };
 
 // What block b may read after the crash, by crash mode (docs/delta-format.md, "Write
-// ordering"). Bits reach the mapped bitmap only in a flush, right after the data file's
-// sync, and are durable once the bitmap page is msync'ed; so a flush (or Close) that the
-// cut stopped after `done_in_failed` of its storage operations has synced the data from
-// 1 on, and made the bitmap durable from 2 on (65 blocks: one bitmap page, one msync).
+// ordering"). Bits reach the mapped bitmap only in a flush, after the data file's sync
+// and the reservation of the bitmap pages they land in, and are durable once those pages
+// are msync'ed; so a flush (or Close) that the cut stopped after `done_in_failed` of its
+// storage operations has synced the data from 1 on, stored the bits in the mapping from
+// 2 on, and made them durable from 3 on (65 blocks: one bitmap page, one reservation,
+// one msync).
 // kLoseUnsynced keeps exactly the durable files; kKeepAll exactly the current ones (the
 // cut write may or may not have reached a block); kTornPages each page of each file old
 // or new: either of those, a subset of the states the block passed through since the
@@ -178,7 +180,8 @@ inline std::set<const Bytes*> Allowed(const RunResult& r, const std::vector<Work
   const WorkOp* failed = r.failed ? &ops[*r.failed] : nullptr;
   const bool in_flush = failed && failed->durability_point();
   const bool synced = in_flush && r.done_in_failed >= 1;
-  const bool bitmap_durable = in_flush && r.done_in_failed >= 2;
+  const bool bits_stored = in_flush && r.done_in_failed >= 2;
+  const bool bitmap_durable = in_flush && r.done_in_failed >= 3;
   const bool touched = failed && !in_flush && b >= failed->offset / kBlockBytes &&
                        b <= (failed->offset + failed->length - 1) / kBlockBytes;
   std::set<const Bytes*> lose, keep;  // kLoseUnsynced, kKeepAll
@@ -188,7 +191,7 @@ inline std::set<const Bytes*> Allowed(const RunResult& r, const std::vector<Work
     if (touched) keep.insert(&r.before_failed);  // the cut op may not have written it
   } else {  // read from below unless the bit got to disk; then the data is synced
     lose = {bitmap_durable && m.owned[b] ? &m.current : &m.flushed};
-    keep = {synced && m.owned[b] ? &m.current : &m.flushed};
+    keep = {bits_stored && m.owned[b] ? &m.current : &m.flushed};
   }
   if (mode == CrashMode::kLoseUnsynced) return lose;
   if (mode == CrashMode::kKeepAll) return keep;

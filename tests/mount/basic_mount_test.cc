@@ -40,6 +40,7 @@ TEST_F(BasicMountTest, SecondMountOfTheSameCloneIsRefusedNamingTheHolder) {
   ASSERT_MOUNTED(first);
   MountedClone second(clone, Path("m2"));
   EXPECT_FALSE(second.ok());
+  EXPECT_TRUE(IsOneLineRefusal(second.result(), clone + ": VM is running"));
   EXPECT_NE(second.result().err.find("VM is running (mounted at " + Path("m1")),
             std::string::npos)
       << second.result().err;

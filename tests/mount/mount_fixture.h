@@ -6,11 +6,14 @@
 // half-way still leaves no mount and no process behind). MountTest gives each test a
 // temporary directory with a qemu-img-made parent and helpers to clone and mount it.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -42,7 +45,15 @@ inline CommandResult Clonefs(std::vector<std::string> args) {
   return Run(args);
 }
 
-inline bool ProcessAlive(long pid) { return pid > 0 && kill(static_cast<pid_t>(pid), 0) == 0; }
+// A zombie counts as exited: it has finished (the daemon's last flush is done), and
+// whoever reaps it (init, in a container possibly seconds later) is not our concern.
+inline bool ProcessAlive(long pid) {
+  if (pid <= 0 || kill(static_cast<pid_t>(pid), 0) != 0) return false;
+  const std::string stat = ReadText("/proc/" + std::to_string(pid) + "/stat");
+  const size_t end_of_name = stat.rfind(')');
+  return end_of_name == std::string::npos || end_of_name + 2 >= stat.size() ||
+         stat[end_of_name + 2] != 'Z';
+}
 
 // Waits up to `timeout` for a process (not our child) to exit.
 inline bool WaitForExit(long pid, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
@@ -60,8 +71,82 @@ inline long DaemonPid(const std::string& clone_dir) {
   return json.is_object() ? json.value("pid", 0L) : 0L;
 }
 
+// The pid of the clonefs daemon serving `mountpoint` (0 if none), found by its command line:
+// for mounts with no lock.owner to read it from (a plain VMDK).
+inline long DaemonPidByMountpoint(const std::string& mountpoint) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::vector<std::string> argv;
+    std::stringstream cmdline(ReadText(entry.path() / "cmdline"));
+    for (std::string arg; std::getline(cmdline, arg, '\0');) argv.push_back(arg);
+    if (argv.empty() || argv[0] != ClonefsPath()) continue;
+    if (std::find(argv.begin() + 1, argv.end(), mountpoint) == argv.end()) continue;
+    if (ProcessAlive(std::stol(name))) return std::stol(name);
+  }
+  return 0;
+}
+
 inline bool IsMountpoint(const std::string& path) {
   return Run({"mountpoint", "-q", path}).exit_code == 0;
+}
+
+// open(path, flags) and close: 0 when it opened, else its errno.
+inline int OpenErrno(const std::string& path, int flags, mode_t mode = 0644) {
+  const int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  if (fd < 0) return errno;
+  ::close(fd);
+  return 0;
+}
+
+// `qemu-io -f vmdk -t none`: O_DIRECT, so reads come from the daemon, not from pages the
+// kernel cached when the same data was written.
+inline ::testing::AssertionResult QemuIoUncached(const std::string& image,
+                                                 const std::vector<std::string>& commands) {
+  std::vector<std::string> argv = {"qemu-io", "-f", "vmdk", "-t", "none"};
+  for (const auto& c : commands) {
+    argv.push_back("-c");
+    argv.push_back(c);
+  }
+  argv.push_back(image);
+  return RunsOk(argv);
+}
+
+// `qemu-img compare [options] a b` says "Images are identical."; the failure shows where
+// they differ (qemu-img prints that on stdout).
+inline ::testing::AssertionResult QemuImgCompare(const std::string& a, const std::string& b,
+                                                 std::vector<std::string> options = {}) {
+  std::vector<std::string> argv = {"qemu-img", "compare"};
+  argv.insert(argv.end(), options.begin(), options.end());
+  argv.push_back(a);
+  argv.push_back(b);
+  CommandResult r = Run(argv);
+  if (r.exit_code == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "qemu-img compare " << a << " " << b << " exited "
+                                       << r.exit_code << ": " << r.out << r.err;
+}
+
+// The refusal contract (DESIGN.md "Commands"): non-zero exit, and stderr is exactly one
+// line `clonefs: <file>: <cause>` that contains `needle` (a file name, a cause), ignoring
+// case.
+inline ::testing::AssertionResult IsOneLineRefusal(const CommandResult& r,
+                                                   const std::string& needle) {
+  if (r.exit_code == 0) return ::testing::AssertionFailure() << "exited 0; stdout:\n" << r.out;
+  const bool one_line =
+      !r.err.empty() && r.err.back() == '\n' && r.err.find('\n') == r.err.size() - 1;
+  if (!one_line || r.err.rfind("clonefs: ", 0) != 0) {
+    return ::testing::AssertionFailure() << "stderr is not one line starting \"clonefs: \":\n"
+                                         << r.err;
+  }
+  auto lower = [](std::string text) {
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
+  };
+  if (lower(r.err).find(lower(needle)) == std::string::npos) {
+    return ::testing::AssertionFailure()
+           << "stderr does not mention \"" << needle << "\": " << r.err;
+  }
+  return ::testing::AssertionSuccess();
 }
 
 class MountedClone {
@@ -75,7 +160,8 @@ class MountedClone {
     result_ = Clonefs(args);
     if (result_.exit_code == 0) {
       mounted_ = true;
-      if (std::filesystem::is_directory(vm_ + "/.clonefs")) pid_ = DaemonPid(vm_);
+      pid_ = std::filesystem::is_directory(vm_ + "/.clonefs") ? DaemonPid(vm_)
+                                                              : DaemonPidByMountpoint(mountpoint_);
     }
   }
   ~MountedClone() { Unmount(); }
