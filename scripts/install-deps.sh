@@ -15,6 +15,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   qemu-utils fio fuse3 e2fsprogs util-linux xxd python3 time
+  # bench.sh's clone part: qemu-storage-daemon (qemu-system-common), perf
+  qemu-system-common qemu-system-x86 linux-perf
 )
 
 missing=()
