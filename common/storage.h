@@ -112,4 +112,15 @@ class Storage {
 // The real file system (POSIX syscalls). Stateless and thread-safe.
 Storage& PosixStorage();
 
+// The real file system with the read policy for parents shared by many clones, which the
+// daemon uses (docs/daemon.md, "Reading parents"). Files opened read-only:
+// - are read from the page cache when the range is all cached (cachestat(2) for large
+//   reads, preadv2 RWF_NOWAIT for small ones);
+// - otherwise, reads of 128 KiB or more, 4 KiB aligned, go around it (O_DIRECT), so a
+//   large uncached read costs the device's time, not a page-cache fill plus a copy;
+// - and smaller ones go through it after asking for the aligned 64 KiB around them
+//   (POSIX_FADV_WILLNEED), so a neighbour's next read, in this clone or another, is a hit.
+// Files opened for writing behave exactly as with PosixStorage().
+Storage& SharedParentStorage();
+
 }  // namespace common

@@ -87,7 +87,7 @@ int Serve(const std::string& vm_path, const std::string& mountpoint,
           const clonefs::MountOptions& options, bool foreground) {
   clonefs::StartupReport report(foreground);
   engine::MountRequest request{vm_path, mountpoint, options.read_only};
-  auto opened = engine::MountedVm::Open(common::PosixStorage(), request);
+  auto opened = engine::MountedVm::Open(common::SharedParentStorage(), request);
   if (!opened) report.Fail("clonefs: " + opened.error().message());
   std::unique_ptr<engine::MountedVm> vm = std::move(opened).value();
   SetUpLogging(foreground, *vm);

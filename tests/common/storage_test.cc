@@ -147,3 +147,46 @@ TEST(PosixStorageTest, NextDataAndNextHoleFollowHostHoles) {
 
 }  // namespace
 }  // namespace common
+
+namespace common {
+namespace {
+
+// The shared-parent read policy changes how bytes are fetched, never which: every read,
+// cached or not, large or small, aligned or not, up to and across the end of the file,
+// returns what PosixStorage returns.
+TEST(SharedParentStorageTest, ReadsTheSameBytesWhateverTheCacheAndAlignment) {
+  testing_support::TempDir dir;
+  const std::string path = dir / "parent";
+  const size_t size = 3 * 1024 * 1024 + 1000;  // not a whole number of pages
+  std::vector<std::byte> contents(size);
+  for (size_t i = 0; i < size; ++i) contents[i] = static_cast<std::byte>((i * 7 + i / 4096) & 0xff);
+  testing_support::WriteFileBytes(path, contents);
+  // Drop the file's pages so the first reads miss the cache (needs no privileges).
+  {
+    auto f = PosixStorage().Open(path, OpenMode::kReadOnly).value();
+    ASSERT_TRUE(f->Sync().ok());
+  }
+  testing_support::RunShell("dd if=" + path + " iflag=nocache count=0 status=none");
+  auto file = SharedParentStorage().Open(path, OpenMode::kReadOnly);
+  ASSERT_TRUE(file) << file.error().message();
+  struct Case {
+    uint64_t offset;
+    size_t length;
+  };
+  const std::vector<Case> cases = {{0, 1 << 20},        {1 << 20, 256 << 10}, {4096, 4096},
+                                   {100, 5000},         {2 << 20, 1 << 20},   {3 << 20, 8192},
+                                   {(3 << 20) - 4096, 1 << 20}, {0, 1 << 20}, {size - 10, 100}};
+  for (const Case& c : cases) {
+    auto buf = static_cast<std::byte*>(std::aligned_alloc(4096, (c.length + 4095) / 4096 * 4096));
+    std::span<std::byte> dst(buf, c.length);
+    auto got = file.value()->ReadAt(c.offset, dst);
+    ASSERT_TRUE(got) << got.error().message();
+    const size_t expected = std::min<size_t>(c.length, size - std::min<size_t>(c.offset, size));
+    EXPECT_EQ(got.value(), expected) << c.offset << "+" << c.length;
+    EXPECT_EQ(std::memcmp(buf, contents.data() + c.offset, expected), 0) << c.offset << "+" << c.length;
+    std::free(buf);
+  }
+}
+
+}  // namespace
+}  // namespace common
