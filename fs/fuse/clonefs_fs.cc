@@ -98,6 +98,16 @@ bool ClonefsFs::Hidden(fuse_ino_t parent, const std::string& name) const {
          (name == engine::MountedVm::hidden_name() || presented_.count(name) > 0);
 }
 
+int ClonefsFs::CreatableIn(fuse_ino_t parent, const std::string& name, Node* dir) const {
+  auto node = nodes_.Get(parent);
+  if (!node || node->kind != NodeKind::kPassthrough) return ENOENT;
+  if (dir_fd_ < 0 || vm_.read_only()) return EROFS;
+  if (PresentedChild(parent, name)) return EEXIST;
+  if (Hidden(parent, name)) return EPERM;
+  *dir = *node;
+  return 0;
+}
+
 void ClonefsFs::MarkWritten(int disk) {
   flat_state_[disk]->mtime_ns = NowNs();
   flat_state_[disk]->dirty = true;

@@ -95,6 +95,10 @@ class ClonefsFs {
   // The entry for name in the root, if it is a presented one.
   std::optional<fuse_ino_t> PresentedChild(fuse_ino_t parent, const std::string& name) const;
   bool Hidden(fuse_ino_t parent, const std::string& name) const;
+  // Where a new entry `name` may be made in `parent`: 0 and its directory node in *dir,
+  // or the errno that refuses it (EEXIST for a presented name, EPERM for the hidden
+  // metadata directory, EROFS on a read-only mount).
+  int CreatableIn(fuse_ino_t parent, const std::string& name, Node* dir) const;
   void ReplyEntry(fuse_req_t req, fuse_ino_t ino, const Node& node);
   void ReplyPassthroughEntry(fuse_req_t req, const std::string& path);
   engine::VirtualDisk& DiskOf(int index) { return *vm_.disks()[index].disk; }

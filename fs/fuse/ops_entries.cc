@@ -211,20 +211,12 @@ void ClonefsFs::ReleaseDir(fuse_req_t req, fuse_file_info* fi) {
 }
 
 void ClonefsFs::MkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-  auto dir = nodes_.Get(parent);
-  if (!dir || dir->kind != NodeKind::kPassthrough) {
-    fuse_reply_err(req, ENOENT);
+  Node dir;
+  if (int err = CreatableIn(parent, name, &dir); err != 0) {
+    fuse_reply_err(req, err);
     return;
   }
-  if (dir_fd_ < 0 || vm_.read_only()) {
-    fuse_reply_err(req, EROFS);
-    return;
-  }
-  if (Hidden(parent, name)) {
-    fuse_reply_err(req, EEXIST);
-    return;
-  }
-  std::string path = JoinPath(dir->path, name);
+  std::string path = JoinPath(dir.path, name);
   if (mkdirat(dir_fd_, path.c_str(), mode) != 0) {
     fuse_reply_err(req, errno);
     return;

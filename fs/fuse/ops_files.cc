@@ -74,20 +74,12 @@ void ClonefsFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void ClonefsFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                        fuse_file_info* fi) {
-  auto dir = nodes_.Get(parent);
-  if (!dir || dir->kind != NodeKind::kPassthrough) {
-    fuse_reply_err(req, ENOENT);
+  Node dir;
+  if (int err = CreatableIn(parent, name, &dir); err != 0) {
+    fuse_reply_err(req, err);
     return;
   }
-  if (dir_fd_ < 0 || vm_.read_only()) {
-    fuse_reply_err(req, EROFS);
-    return;
-  }
-  if (Hidden(parent, name)) {
-    fuse_reply_err(req, PresentedChild(parent, name) ? EEXIST : EPERM);
-    return;
-  }
-  std::string path = JoinPath(dir->path, name);
+  std::string path = JoinPath(dir.path, name);
   int flags = fi->flags & ~(O_NOCTTY | O_DIRECT);
   auto handle = std::make_unique<Handle>();
   handle->fd = openat(dir_fd_, path.c_str(), flags | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);

@@ -72,15 +72,16 @@ inline ::testing::AssertionResult ExportMatchesQemu(const std::string& image,
 }
 
 // The error contract: non-zero exit, and stderr is exactly one line
-// `clonectl: <file>: <cause>` that contains `needle` (a file name, a cause), ignoring case.
+// `<program>: <file>: <cause>` that contains `needle` (a file name, a cause), ignoring case.
 inline ::testing::AssertionResult IsOneLineError(const CommandResult& r,
-                                                 const std::string& needle) {
+                                                 const std::string& needle,
+                                                 const std::string& program = "clonectl") {
   if (r.exit_code == 0) return ::testing::AssertionFailure() << "exited 0; stdout:\n" << r.out;
   const bool one_line =
       !r.err.empty() && r.err.back() == '\n' && r.err.find('\n') == r.err.size() - 1;
-  if (!one_line || r.err.rfind("clonectl: ", 0) != 0) {
-    return ::testing::AssertionFailure() << "stderr is not one line starting \"clonectl: \":\n"
-                                         << r.err;
+  if (!one_line || r.err.rfind(program + ": ", 0) != 0) {
+    return ::testing::AssertionFailure()
+           << "stderr is not one line starting \"" << program << ": \":\n" << r.err;
   }
   auto lower = [](std::string text) {
     for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

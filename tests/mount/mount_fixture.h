@@ -131,22 +131,7 @@ inline ::testing::AssertionResult QemuImgCompare(const std::string& a, const std
 // case.
 inline ::testing::AssertionResult IsOneLineRefusal(const CommandResult& r,
                                                    const std::string& needle) {
-  if (r.exit_code == 0) return ::testing::AssertionFailure() << "exited 0; stdout:\n" << r.out;
-  const bool one_line =
-      !r.err.empty() && r.err.back() == '\n' && r.err.find('\n') == r.err.size() - 1;
-  if (!one_line || r.err.rfind("clonefs: ", 0) != 0) {
-    return ::testing::AssertionFailure() << "stderr is not one line starting \"clonefs: \":\n"
-                                         << r.err;
-  }
-  auto lower = [](std::string text) {
-    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return text;
-  };
-  if (lower(r.err).find(lower(needle)) == std::string::npos) {
-    return ::testing::AssertionFailure()
-           << "stderr does not mention \"" << needle << "\": " << r.err;
-  }
-  return ::testing::AssertionSuccess();
+  return integration::IsOneLineError(r, needle, "clonefs");
 }
 
 class MountedClone {
