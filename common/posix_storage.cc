@@ -24,7 +24,9 @@ namespace common {
 namespace {
 
 // How a read-only file's reads use the page cache (see ParentStorage in storage.h).
-enum class ReadPolicy { kPageCache, kSharedParent };
+// kReadAround: the small-read half of kSharedParent only, for files open for writing
+// (a clone's delta), where O_DIRECT reads would have to wait for dirty pages.
+enum class ReadPolicy { kPageCache, kSharedParent, kReadAround };
 
 // Reads that the shared-parent policy sends around the page cache when the data is not
 // cached: at least this long (sequential streams; a hypervisor's cache=none reads this
@@ -46,8 +48,9 @@ class PosixFile final : public File {
   }
 
   Result<size_t> ReadAt(uint64_t offset_bytes, std::span<std::byte> dst) const override {
-    if (policy_ == ReadPolicy::kSharedParent && !dst.empty()) {
-      if (dst.size() >= kDirectReadMinBytes && Aligned(offset_bytes, dst)) {
+    if (policy_ != ReadPolicy::kPageCache && !dst.empty()) {
+      if (policy_ == ReadPolicy::kSharedParent && dst.size() >= kDirectReadMinBytes &&
+          Aligned(offset_bytes, dst)) {
         // A buffered probe (RWF_NOWAIT) would start the kernel's readahead before failing,
         // and the whole stream would then be read through the cache after all; cachestat
         // asks without side effects.
@@ -268,7 +271,10 @@ class PosixStorageImpl final : public Storage {
       ::close(fd);
       return Status(EISDIR, fmt::format("{}: is a directory", path));
     }
-    ReadPolicy policy = mode == OpenMode::kReadOnly ? policy_ : ReadPolicy::kPageCache;
+    ReadPolicy policy = policy_;
+    if (mode != OpenMode::kReadOnly && policy == ReadPolicy::kSharedParent) {
+      policy = ReadPolicy::kReadAround;
+    }
     return std::unique_ptr<File>(new PosixFile(path, fd, policy));
   }
 

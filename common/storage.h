@@ -120,7 +120,9 @@ Storage& PosixStorage();
 //   large uncached read costs the device's time, not a page-cache fill plus a copy;
 // - and smaller ones go through it after asking for the aligned 64 KiB around them
 //   (POSIX_FADV_WILLNEED), so a neighbour's next read, in this clone or another, is a hit.
-// Files opened for writing behave exactly as with PosixStorage().
+// Files opened for writing (a clone's delta) get the small-read part only: a miss
+// fetches the 64 KiB around it, so blocks a clone wrote near each other come back
+// together; nothing is read with O_DIRECT.
 Storage& SharedParentStorage();
 
 }  // namespace common

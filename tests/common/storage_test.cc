@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // The same behaviour from the real file system and the in-memory one.
+#include "common/storage.h"
+
 #include <gtest/gtest.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include "common/memory_storage.h"
-#include "common/storage.h"
 #include "tests/support/test_support.h"
 
 namespace common {
@@ -167,24 +168,34 @@ TEST(SharedParentStorageTest, ReadsTheSameBytesWhateverTheCacheAndAlignment) {
     ASSERT_TRUE(f->Sync().ok());
   }
   testing_support::RunShell("dd if=" + path + " iflag=nocache count=0 status=none");
-  auto file = SharedParentStorage().Open(path, OpenMode::kReadOnly);
-  ASSERT_TRUE(file) << file.error().message();
-  struct Case {
-    uint64_t offset;
-    size_t length;
-  };
-  const std::vector<Case> cases = {{0, 1 << 20},        {1 << 20, 256 << 10}, {4096, 4096},
-                                   {100, 5000},         {2 << 20, 1 << 20},   {3 << 20, 8192},
-                                   {(3 << 20) - 4096, 1 << 20}, {0, 1 << 20}, {size - 10, 100}};
-  for (const Case& c : cases) {
-    auto buf = static_cast<std::byte*>(std::aligned_alloc(4096, (c.length + 4095) / 4096 * 4096));
-    std::span<std::byte> dst(buf, c.length);
-    auto got = file.value()->ReadAt(c.offset, dst);
-    ASSERT_TRUE(got) << got.error().message();
-    const size_t expected = std::min<size_t>(c.length, size - std::min<size_t>(c.offset, size));
-    EXPECT_EQ(got.value(), expected) << c.offset << "+" << c.length;
-    EXPECT_EQ(std::memcmp(buf, contents.data() + c.offset, expected), 0) << c.offset << "+" << c.length;
-    std::free(buf);
+  for (OpenMode mode : {OpenMode::kReadOnly, OpenMode::kReadWrite}) {
+    SCOPED_TRACE(mode == OpenMode::kReadOnly ? "read-only" : "read-write");
+    auto file = SharedParentStorage().Open(path, mode);
+    ASSERT_TRUE(file) << file.error().message();
+    struct Case {
+      uint64_t offset;
+      size_t length;
+    };
+    const std::vector<Case> cases = {{0, 1 << 20},
+                                     {1 << 20, 256 << 10},
+                                     {4096, 4096},
+                                     {100, 5000},
+                                     {2 << 20, 1 << 20},
+                                     {3 << 20, 8192},
+                                     {(3 << 20) - 4096, 1 << 20},
+                                     {0, 1 << 20},
+                                     {size - 10, 100}};
+    for (const Case& c : cases) {
+      auto buf = static_cast<std::byte*>(std::aligned_alloc(4096, (c.length + 4095) / 4096 * 4096));
+      std::span<std::byte> dst(buf, c.length);
+      auto got = file.value()->ReadAt(c.offset, dst);
+      ASSERT_TRUE(got) << got.error().message();
+      const size_t expected = std::min<size_t>(c.length, size - std::min<size_t>(c.offset, size));
+      EXPECT_EQ(got.value(), expected) << c.offset << "+" << c.length;
+      EXPECT_EQ(std::memcmp(buf, contents.data() + c.offset, expected), 0)
+          << c.offset << "+" << c.length;
+      std::free(buf);
+    }
   }
 }
 
