@@ -25,7 +25,13 @@ step "Unit and integration tests (Release)"
 ctest --test-dir build/release --output-on-failure -j "$jobs" --timeout 600
 
 step "ASan+UBSan build"
-cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLONEFS_SANITIZE=ON \
+# -O1 -g1: sanitizer builds compile slowly; line tables are enough for its reports, and
+# the unit tests run in seconds even at -O1 (this stage took 6 of CI's 13 minutes at -O2 -g).
+# GCC 12's maybe-uninitialized misfires on std::optional at -O1 with sanitizers; the
+# Release build keeps that warning (as an error in CI).
+cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=None \
+  -DCMAKE_CXX_FLAGS="-O1 -g1 -Wno-maybe-uninitialized" \
+  -DCLONEFS_SANITIZE=ON \
   -DCLONEFS_WERROR=$werror
 # Only what the unit tests need: the daemon and clonectl run under ASan nowhere.
 cmake --build build/asan -j "$jobs" --target common_test vmdk_test tools_test engine_test \
