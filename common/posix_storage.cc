@@ -23,7 +23,7 @@
 namespace common {
 namespace {
 
-// How a read-only file's reads use the page cache (see ParentStorage in storage.h).
+// How a file's reads use the page cache (see SharedParentStorage in storage.h).
 // kReadAround: the small-read half of kSharedParent only, for files open for writing
 // (a clone's delta), where O_DIRECT reads would have to wait for dirty pages.
 enum class ReadPolicy { kPageCache, kSharedParent, kReadAround };
@@ -37,6 +37,20 @@ constexpr uint64_t kDirectAlignBytes = 4096;
 // (read-around, as the kernel does for mmap faults), so random readers of one parent
 // find its neighbourhood cached: 64 KiB is a VMDK grain.
 constexpr uint64_t kReadAroundBytes = 64 * 1024;
+
+// preads until dst is full or the file ends: the bytes read, or -1 with errno set.
+ssize_t PreadFully(int fd, std::span<std::byte> dst, uint64_t offset_bytes) {
+  size_t done = 0;
+  while (done < dst.size()) {
+    ssize_t n = ::pread(fd, dst.data() + done, dst.size() - done,
+                        static_cast<off_t>(offset_bytes + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (n == 0) break;  // end of file
+    done += static_cast<size_t>(n);
+  }
+  return static_cast<ssize_t>(done);
+}
 
 class PosixFile final : public File {
  public:
@@ -60,7 +74,8 @@ class PosixFile final : public File {
         return ReadBuffered(offset_bytes, dst);
       }
       // Served from the page cache when all of it is there: one syscall, no I/O.
-      ssize_t n = ::preadv2(fd_, Iov(dst), 1, static_cast<off_t>(offset_bytes), RWF_NOWAIT);
+      iovec iov{dst.data(), dst.size()};
+      ssize_t n = ::preadv2(fd_, &iov, 1, static_cast<off_t>(offset_bytes), RWF_NOWAIT);
       if (n == static_cast<ssize_t>(dst.size())) return dst.size();
       {
         const uint64_t window = offset_bytes / kReadAroundBytes * kReadAroundBytes;
@@ -137,11 +152,6 @@ class PosixFile final : public File {
                                               offset_bytes));
   }
 
-  static iovec* Iov(std::span<std::byte> dst) {
-    thread_local iovec iov;
-    iov = {dst.data(), dst.size()};
-    return &iov;
-  }
   // Whether every page of the range is in the page cache: cachestat(2), Linux 6.5. Where
   // it is missing the answer is "no", and large reads go direct.
   bool AllCached(uint64_t offset_bytes, uint64_t length_bytes) const {
@@ -161,19 +171,11 @@ class PosixFile final : public File {
   }
 
   Result<size_t> ReadBuffered(uint64_t offset_bytes, std::span<std::byte> dst) const {
-    size_t done = 0;
-    while (done < dst.size()) {
-      ssize_t n = ::pread(fd_, dst.data() + done, dst.size() - done,
-                          static_cast<off_t>(offset_bytes + done));
-      if (n < 0) {
-        int err = errno;
-        if (err == EINTR) continue;
-        return Status::FromErrno(err, fmt::format("{}: read at byte {}", path(), offset_bytes));
-      }
-      if (n == 0) break;  // end of file
-      done += static_cast<size_t>(n);
+    ssize_t n = PreadFully(fd_, dst, offset_bytes);
+    if (n < 0) {
+      return Status::FromErrno(errno, fmt::format("{}: read at byte {}", path(), offset_bytes));
     }
-    return done;
+    return static_cast<size_t>(n);
   }
 
   // An O_DIRECT read of the whole range; nullopt when the file (system) cannot do one, and
@@ -195,17 +197,9 @@ class PosixFile final : public File {
         if (fd < 0) return std::nullopt;
       }
     }
-    size_t done = 0;
-    while (done < dst.size()) {
-      ssize_t n = ::pread(fd, dst.data() + done, dst.size() - done,
-                          static_cast<off_t>(offset_bytes + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return std::nullopt;  // EINVAL (alignment) and the like: buffered instead
-      if (n == 0) break;
-      done += static_cast<size_t>(n);
-      if (done % kDirectAlignBytes != 0) break;  // a short tail at the end of the file
-    }
-    return done;
+    ssize_t n = PreadFully(fd, dst, offset_bytes);
+    if (n < 0) return std::nullopt;  // EINVAL (alignment) and the like: buffered instead
+    return static_cast<size_t>(n);
   }
 
   int fd_;

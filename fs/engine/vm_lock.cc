@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/mount_table.h"
+
 namespace engine {
 namespace {
 
@@ -45,21 +47,6 @@ void WriteOwner(const std::string& owner_path, const LockHolder& me) {
   std::rename(temp.c_str(), owner_path.c_str());
 }
 
-// Whether `path` is a mountpoint now (a mount whose daemon is unmounting no longer is).
-bool IsMounted(const std::string& path) {
-  std::ifstream mounts("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(mounts, line)) {
-    // Field 5 is the mount point (spaces escaped as \040).
-    std::istringstream fields(line);
-    std::string field;
-    for (int i = 0; i < 5 && fields >> field; ++i) {
-    }
-    if (field == path) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 std::string DescribeHolder(const LockHolder& holder) {
@@ -75,7 +62,7 @@ common::Result<std::unique_ptr<VmLock>> VmLock::Acquire(
     const auto deadline = std::chrono::steady_clock::now() + wait_for_exiting;
     while (!lock.try_lock()) {
       LockHolder holder = ReadOwner(OwnerPath(metadata_dir));
-      if (IsMounted(holder.mountpoint) || std::chrono::steady_clock::now() >= deadline) {
+      if (common::MountedFileSystemType(holder.mountpoint) || std::chrono::steady_clock::now() >= deadline) {
         return Error(EBUSY, "{}", DescribeHolder(holder));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));

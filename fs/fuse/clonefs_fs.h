@@ -28,6 +28,10 @@
 
 namespace clonefs {
 
+// The largest read or write request: 256 pages, the kernel's limit (max_pages). The
+// same value goes into the max_read mount option and the init reply.
+inline constexpr uint32_t kMaxRequestBytes = 1 << 20;
+
 struct FsOptions {
   double attr_timeout_s = 1.0;
   std::chrono::milliseconds flush_interval{2000};

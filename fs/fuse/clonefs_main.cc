@@ -9,8 +9,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -19,6 +17,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "common/mount_table.h"
 #include "common/storage.h"
 #include "fs/engine/mounted_vm.h"
 #include "fs/fuse/clonefs_fs.h"
@@ -51,15 +50,8 @@ std::string CheckMountpoint(const std::string& mountpoint) {
     return fmt::format("clonefs: {}: {}", mountpoint, std::strerror(err));
   }
   if (!S_ISDIR(st.st_mode)) return fmt::format("clonefs: {}: not a directory", mountpoint);
-  std::ifstream mounts("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(mounts, line)) {
-    std::istringstream fields(line);
-    std::string field, point;
-    for (int i = 0; i < 5 && fields >> field; ++i) point = field;
-    if (point == mountpoint && line.find(" - fuse.clonefs ") != std::string::npos) {
-      return fmt::format("clonefs: {}: a clonefs mount is already there", mountpoint);
-    }
+  if (common::MountedFileSystemType(mountpoint) == "fuse.clonefs") {
+    return fmt::format("clonefs: {}: a clonefs mount is already there", mountpoint);
   }
   return "";
 }
@@ -116,7 +108,7 @@ int Serve(const std::string& vm_path, const std::string& mountpoint,
     fsname += c;
   }
   std::string fuse_options =
-      fmt::format("fsname=clonefs:{},subtype=clonefs,max_read={}", fsname, 1 << 20);
+      fmt::format("fsname=clonefs:{},subtype=clonefs,max_read={}", fsname, clonefs::kMaxRequestBytes);
   if (options.read_only) fuse_options += ",ro";
   if (options.allow_other) fuse_options += ",allow_other";
   if (options.default_permissions) fuse_options += ",default_permissions";

@@ -25,15 +25,13 @@ struct DirListing {
   std::vector<Entry> entries;
 };
 
-constexpr uint32_t kMaxWriteBytes = 1 << 20;
-
 }  // namespace
 
 void ClonefsFs::Init(fuse_conn_info* conn) {
   // Large requests: the kernel splits reads and writes at max_pages (max_write / page).
-  conn->max_write = kMaxWriteBytes;
-  conn->max_read = kMaxWriteBytes;  // must match the max_read mount option
-  conn->max_readahead = kMaxWriteBytes;
+  conn->max_write = kMaxRequestBytes;
+  conn->max_read = kMaxRequestBytes;  // libfuse refuses a mismatch with the mount option
+  conn->max_readahead = kMaxRequestBytes;
   if (conn->capable & FUSE_CAP_ASYNC_DIO) conn->want |= FUSE_CAP_ASYNC_DIO;
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
   // Only this daemon changes the files, so the kernel may keep cached pages across opens.

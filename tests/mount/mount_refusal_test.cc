@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include "common/mount_table.h"
 #include "tests/mount/mount_fixture.h"
 
 namespace mount_test {
@@ -21,7 +22,7 @@ int MountsAt(const std::string& path) {
     std::istringstream fields(line);
     std::string field;
     for (int i = 0; i < 5; ++i) fields >> field;
-    if (field == path) ++count;
+    if (common::UnescapeMountField(field) == path) ++count;
   }
   return count;
 }
@@ -113,6 +114,16 @@ TEST_F(MountRefusalTest, DirectoryThatIsNotACloneIsRefusedNamingIt) {
 TEST_F(MountRefusalTest, UnknownMountOptionIsRefusedNamingIt) {
   ExpectRefused(clone_, {"-o bogus: unknown option"}, {"-o", "ro,bogus"});
   ExpectMountable(clone_);
+}
+
+// mountinfo escapes a space as \040: the check must undo that to see the mount.
+TEST_F(MountRefusalTest, MountpointWithASpaceHoldingAClonefsMountIsRefused) {
+  const std::string other = Clone(parent_, "c2");
+  MountedClone first(clone_, Path("my mount"));
+  ASSERT_MOUNTED(first);
+  CommandResult r = Clonefs({other, Path("my mount")});
+  EXPECT_TRUE(IsOneLineRefusal(r, Path("my mount") + ": a clonefs mount is already there"));
+  EXPECT_EQ(MountsAt(Path("my mount")), 1);
 }
 
 TEST_F(MountRefusalTest, MountpointHoldingAClonefsMountIsRefusedAndThatMountKeepsServing) {
