@@ -6,6 +6,8 @@
 #include <cstring>
 #include <vector>
 
+#include "fs/engine/layer_stack.h"
+
 namespace engine {
 namespace {
 
@@ -179,14 +181,7 @@ Result<LowerLayers::Run> CowDisk::MapMerged(uint64_t offset_bytes, uint64_t max_
   uint64_t run = delta_->RunLength(block, (end - 1) / kBlockBytes - block + 1, &owned);
   uint64_t run_end = std::min(end, (block + run) * kBlockBytes);
   if (!owned) return lower_->Map(offset_bytes, run_end - offset_bytes);
-  // Owned blocks: data where the delta file has data, zeros over its holes.
-  BOOST_OUTCOME_TRY(data_at, delta_->NextData(offset_bytes));
-  if (data_at > offset_bytes) {
-    return LowerLayers::Run{false, std::min(data_at, run_end) - offset_bytes};
-  }
-  BOOST_OUTCOME_TRY(hole_at, delta_->NextHole(offset_bytes));
-  return LowerLayers::Run{true, std::max(std::min(hole_at, run_end), offset_bytes + 1) -
-                                    offset_bytes};
+  return MapOwnedBlocks(*delta_, offset_bytes, run_end);
 }
 
 Result<uint64_t> CowDisk::NextData(uint64_t offset_bytes) const {

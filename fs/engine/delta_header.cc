@@ -75,6 +75,27 @@ DeltaHeader DeltaHeader::ForCapacity(uint64_t capacity_bytes) {
   return h;
 }
 
+Result<LayerId> ParseLayerId(std::string_view text) {
+  LayerId id{};
+  if (text.empty()) return id;
+  if (text.size() != 2 * id.size()) {
+    return common::Error(EINVAL, "layer id '{}' is not 32 hex digits", text);
+  }
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < id.size(); ++i) {
+    const int hi = nibble(text[2 * i]);
+    const int lo = nibble(text[2 * i + 1]);
+    if (hi < 0 || lo < 0) return common::Error(EINVAL, "layer id '{}' is not 32 hex digits", text);
+    id[i] = static_cast<uint8_t>(hi * 16 + lo);
+  }
+  return id;
+}
+
 Result<DeltaHeader> ParseDeltaHeader(std::span<const std::byte> bytes) {
   if (bytes.size() < kDeltaHeaderBytes) {
     return common::Error(EIO, "delta header: {} bytes, need {}", bytes.size(), kDeltaHeaderBytes);

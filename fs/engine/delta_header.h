@@ -47,6 +47,9 @@ struct DeltaHeader {
 // A new random layer id, and the 32-hex-digit form ids take in clone.json.
 LayerId NewLayerId();
 std::string ToHex(std::span<const uint8_t> bytes);
+// The id from its clone.json form: "" is the all-zero id (the base), else 32 hex digits
+// (EINVAL otherwise).
+Result<LayerId> ParseLayerId(std::string_view text);
 
 // Decodes and validates the first kDeltaHeaderBytes of a map file. EIO naming the field
 // for a bad magic, checksum, block size or geometry; ENOTSUP for another version.

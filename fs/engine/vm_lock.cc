@@ -30,6 +30,7 @@ LockHolder ReadOwner(const std::string& owner_path) {
   if (json.is_object()) {
     holder.pid = json.value("pid", 0L);
     holder.mountpoint = json.value("mountpoint", std::string("?"));
+    holder.operation = json.value("operation", std::string());
   } else {
     holder.mountpoint = "?";
   }
@@ -42,7 +43,9 @@ void WriteOwner(const std::string& owner_path, const LockHolder& me) {
   const std::string temp = owner_path + ".tmp";
   {
     std::ofstream out(temp, std::ios::trunc);
-    out << nlohmann::json{{"pid", me.pid}, {"mountpoint", me.mountpoint}}.dump() << "\n";
+    nlohmann::json record{{"pid", me.pid}, {"mountpoint", me.mountpoint}};
+    if (!me.operation.empty()) record["operation"] = me.operation;
+    out << record.dump() << "\n";
   }
   std::rename(temp.c_str(), owner_path.c_str());
 }
@@ -50,6 +53,9 @@ void WriteOwner(const std::string& owner_path, const LockHolder& me) {
 }  // namespace
 
 std::string DescribeHolder(const LockHolder& holder) {
+  if (holder.mountpoint.empty() && !holder.operation.empty()) {
+    return fmt::format("VM is busy (clonectl {}, pid {})", holder.operation, holder.pid);
+  }
   return fmt::format("VM is running (mounted at {}, pid {})", holder.mountpoint, holder.pid);
 }
 

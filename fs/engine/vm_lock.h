@@ -22,7 +22,8 @@ namespace engine {
 
 struct LockHolder {
   long pid = 0;
-  std::string mountpoint;
+  std::string mountpoint;  // the daemon's; "" for a clonectl command
+  std::string operation;   // the clonectl command holding it ("snapshot"), or ""
 };
 
 class VmLock {
@@ -48,7 +49,8 @@ class VmLock {
   std::string owner_path_;
 };
 
-// "VM is running (mounted at M, pid P)".
+// "VM is running (mounted at M, pid P)", or for a clonectl command
+// "VM is busy (clonectl snapshot, pid P)".
 std::string DescribeHolder(const LockHolder& holder);
 
 }  // namespace engine

@@ -33,7 +33,7 @@ class LinkedCloneTest : public ::testing::Test {
 };
 
 TEST_F(LinkedCloneTest, MakesMetadataAndEmptyDeltaAndProtectsTheParent) {
-  auto config = CreateLinkedClone(storage_, {"/vm/base.vmdk", "/vm/c1", ""});
+  auto config = CreateLinkedClone(storage_, {"/vm/base.vmdk", "/vm/c1", "", ""});
   ASSERT_TRUE(config) << config.error().message();
   EXPECT_EQ(config.value().display_name, "c1");
   ASSERT_EQ(config.value().disks.size(), 1u);
@@ -66,7 +66,7 @@ TEST_F(LinkedCloneTest, MakesMetadataAndEmptyDeltaAndProtectsTheParent) {
 TEST_F(LinkedCloneTest, RefusesExistingDestinationAndChangesNothing) {
   ASSERT_TRUE(storage_.CreateDirectory("/vm/c1").ok());
   auto before = Listing();
-  auto config = CreateLinkedClone(storage_, {"/vm/base.vmdk", "/vm/c1", ""});
+  auto config = CreateLinkedClone(storage_, {"/vm/base.vmdk", "/vm/c1", "", ""});
   ASSERT_FALSE(config);
   EXPECT_EQ(config.error().code(), EEXIST);
   EXPECT_EQ(config.error().message(), "/vm/c1: already exists");
@@ -76,7 +76,7 @@ TEST_F(LinkedCloneTest, RefusesExistingDestinationAndChangesNothing) {
 TEST_F(LinkedCloneTest, BrokenParentIsRefusedBeforeAnythingIsMade) {
   storage_.SetFile("/vm/base-flat.vmdk", std::vector<std::byte>(1000));  // shorter than needed
   auto before = Listing();
-  auto config = CreateLinkedClone(storage_, {"/vm/base.vmdk", "/vm/c1", ""});
+  auto config = CreateLinkedClone(storage_, {"/vm/base.vmdk", "/vm/c1", "", ""});
   ASSERT_FALSE(config);
   EXPECT_NE(config.error().message().find("base-flat.vmdk"), std::string::npos);
   EXPECT_EQ(Listing(), before);
@@ -96,7 +96,7 @@ TEST_F(LinkedCloneTest, FailureAtAnyStepLeavesNoCloneAndNoTemporaryDirectory) {
     storage.SetFaultHook([&](MemoryStorage::Op, const std::string& path) {
       return calls++ == fail_at ? common::Status::FromErrno(ENOSPC, path) : common::Status::Ok();
     });
-    auto config = CreateLinkedClone(storage, {"/vm/base.vmdk", "/vm/c1", ""});
+    auto config = CreateLinkedClone(storage, {"/vm/base.vmdk", "/vm/c1", "", ""});
     storage.SetFaultHook(nullptr);
     auto listing = storage.ListDirectory("/vm").value();
     if (config) {
@@ -112,7 +112,7 @@ TEST_F(LinkedCloneTest, FailureAtAnyStepLeavesNoCloneAndNoTemporaryDirectory) {
 }
 
 TEST_F(LinkedCloneTest, InfoReportsAModifiedParent) {
-  ASSERT_TRUE(CreateLinkedClone(storage_, {"/vm/base.vmdk", "/vm/c1", "first"}));
+  ASSERT_TRUE(CreateLinkedClone(storage_, {"/vm/base.vmdk", "/vm/c1", "first", ""}));
   auto info = CloneInfo(storage_, "/vm/c1");
   ASSERT_TRUE(info) << info.error().message();
   EXPECT_EQ(info.value()["display_name"], "first");
@@ -182,7 +182,7 @@ TEST_F(LinkedVmCloneTest, ClonesEveryDiskAndWritesTheClonesVmx) {
     SCOPED_TRACE(source);
     const std::string dest = source == std::string("/vm/golden") ? "/vm/c1" : "/vm/c2";
     const std::string dest_name = dest.substr(4);
-    auto config = CreateLinkedClone(storage_, {source, dest, ""});
+    auto config = CreateLinkedClone(storage_, {source, dest, "", ""});
     ASSERT_TRUE(config) << config.error().message();
     EXPECT_EQ(config.value().display_name, dest_name);
     EXPECT_EQ(config.value().source, source);
@@ -227,7 +227,7 @@ TEST_F(LinkedVmCloneTest, ClonesEveryDiskAndWritesTheClonesVmx) {
 }
 
 TEST_F(LinkedVmCloneTest, NameOptionBecomesTheDisplayName) {
-  auto config = CreateLinkedClone(storage_, {"/vm/golden", "/vm/c1", "Test runner 7"});
+  auto config = CreateLinkedClone(storage_, {"/vm/golden", "/vm/c1", "Test runner 7", ""});
   ASSERT_TRUE(config) << config.error().message();
   EXPECT_EQ(config.value().display_name, "Test runner 7");
   EXPECT_NE(Text("/vm/c1/c1.vmx").find("displayName = \"Test runner 7\"\r\n"), std::string::npos);
@@ -236,7 +236,7 @@ TEST_F(LinkedVmCloneTest, NameOptionBecomesTheDisplayName) {
 TEST_F(LinkedVmCloneTest, AMissingDiskIsRefusedBeforeAnyParentIsTouched) {
   ASSERT_TRUE(storage_.Remove("/vm/golden/data/extra.vmdk").ok());
   auto before = storage_.ListDirectory("/vm").value();
-  auto config = CreateLinkedClone(storage_, {"/vm/golden", "/vm/c1", ""});
+  auto config = CreateLinkedClone(storage_, {"/vm/golden", "/vm/c1", "", ""});
   ASSERT_FALSE(config);
   EXPECT_EQ(config.error().code(), ENOENT);
   EXPECT_NE(config.error().message().find("/vm/golden/golden.vmx: sata0:1.fileName: "),
@@ -259,7 +259,7 @@ TEST_F(LinkedVmCloneTest, BadVmxIsRefusedAndNothingIsMade) {
     SCOPED_TRACE(vmx);
     storage_.SetFile("/vm/golden/golden.vmx", vmx);
     auto before = storage_.ListDirectory("/vm").value();
-    auto config = CreateLinkedClone(storage_, {"/vm/golden", "/vm/c1", ""});
+    auto config = CreateLinkedClone(storage_, {"/vm/golden", "/vm/c1", "", ""});
     ASSERT_FALSE(config);
     EXPECT_EQ(config.error().code(), EINVAL);
     EXPECT_EQ(config.error().message().rfind("/vm/golden/golden.vmx: ", 0), 0u)
@@ -283,7 +283,7 @@ TEST_F(LinkedVmCloneTest, FailureAtAnyStepLeavesNoCloneAndNoTemporaryDirectory) 
     storage.SetFaultHook([&](MemoryStorage::Op, const std::string& path) {
       return calls++ == fail_at ? common::Status::FromErrno(ENOSPC, path) : common::Status::Ok();
     });
-    auto config = CreateLinkedClone(storage, {"/vm/golden", "/vm/c1", ""});
+    auto config = CreateLinkedClone(storage, {"/vm/golden", "/vm/c1", "", ""});
     storage.SetFaultHook(nullptr);
     auto listing = storage.ListDirectory("/vm").value();
     if (config) {

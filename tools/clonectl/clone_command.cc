@@ -13,14 +13,20 @@ namespace clonectl {
 int RunClone(const CloneArgs& args) {
   auto start = std::chrono::steady_clock::now();
   auto config = tools::CreateLinkedClone(
-      common::PosixStorage(), {args.source, args.destination, args.display_name});
+      common::PosixStorage(), {args.source, args.destination, args.display_name, args.snapshot});
   if (!config) return Fail(config.error().message());
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                   .count();
+  if (const auto& parent = config.value().parent) {
+    std::string line = fmt::format("{}: linked clone of {} at snapshot point '{}'\n",
+                                   args.destination, parent->path, parent->snapshot);
+    std::fwrite(line.data(), 1, line.size(), stdout);
+  }
   for (const auto& disk : config.value().disks) {
-    std::string line = fmt::format("{}: linked clone of {} (disk {}, {} bytes) in {:.1f} ms\n",
-                                   args.destination, disk.parent_path, disk.name,
-                                   disk.capacity_bytes, ms);
+    std::string line = fmt::format(
+        "{}: linked clone of {} (disk {}, {} bytes, {} snapshot layers) in {:.1f} ms\n",
+        args.destination, disk.parent_path, disk.name, disk.capacity_bytes,
+        disk.inherited.size(), ms);
     std::fwrite(line.data(), 1, line.size(), stdout);
   }
   if (config.value().vmx) {

@@ -25,6 +25,7 @@ struct CloneArgs {
   std::string destination;
   bool linked = true;
   std::string display_name;
+  std::string snapshot;
 };
 int RunClone(const CloneArgs& args);
 
@@ -33,6 +34,18 @@ struct InfoArgs {
   bool json = false;
 };
 int RunInfo(const InfoArgs& args);
+
+struct SnapshotArgs {
+  std::string vm;
+  std::string name;
+};
+int RunSnapshot(const SnapshotArgs& args);
+
+struct SnapshotsArgs {
+  std::string vm;
+  bool json = false;
+};
+int RunSnapshots(const SnapshotsArgs& args);
 
 // Prints "clonectl: <message>" and returns the failure exit status.
 int Fail(const std::string& message);

@@ -21,6 +21,20 @@ int main(int argc, char** argv) {
   clone_cmd->add_flag("--linked", clone.linked,
                       "share SRC's disks read-only and keep only changes (the default)");
   clone_cmd->add_option("--name", clone.display_name, "display name (default: DEST's name)");
+  clone_cmd->add_option("--snapshot", clone.snapshot,
+                        "clone this snapshot point of a managed VM (default: take a new one)");
+
+  clonectl::SnapshotArgs snapshot;
+  CLI::App* snapshot_cmd = app.add_subcommand(
+      "snapshot", "Freeze a VM's current state as a named snapshot point (the VM must not be mounted)");
+  snapshot_cmd->add_option("VM", snapshot.vm, "the VM directory or its .vmx")->required();
+  snapshot_cmd->add_option("NAME", snapshot.name, "the snapshot point's name")->required();
+
+  clonectl::SnapshotsArgs snapshots;
+  CLI::App* snapshots_cmd = app.add_subcommand(
+      "snapshots", "List a VM's snapshot points: name, time, size and the clones based on each");
+  snapshots_cmd->add_option("VM", snapshots.vm, "the VM directory or its .vmx")->required();
+  snapshots_cmd->add_flag("--json", snapshots.json, "print JSON instead of text");
 
   clonectl::InfoArgs info;
   CLI::App* info_cmd = app.add_subcommand(
@@ -66,6 +80,8 @@ int main(int argc, char** argv) {
   }
 
   if (clone_cmd->parsed()) return clonectl::RunClone(clone);
+  if (snapshot_cmd->parsed()) return clonectl::RunSnapshot(snapshot);
+  if (snapshots_cmd->parsed()) return clonectl::RunSnapshots(snapshots);
   if (info_cmd->parsed()) return clonectl::RunInfo(info);
   if (inspect_cmd->parsed()) return clonectl::RunInspect(inspect);
   if (export_cmd->parsed()) return clonectl::RunExport(exp);

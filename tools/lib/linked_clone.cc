@@ -7,10 +7,16 @@
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 
 #include "fs/engine/delta_layer.h"
+#include "fs/engine/disk_chain.h"
 #include "tools/lib/clone_source.h"
 #include "tools/lib/clone_vmx.h"
+#include "tools/lib/dependents.h"
+#include "tools/lib/managed_vm.h"
+#include "tools/lib/small_files.h"
+#include "tools/lib/snapshot.h"
 #include "vmdk/disk.h"
 #include "vmdk/flat_descriptor.h"
 
@@ -27,32 +33,6 @@ std::string Normal(const std::string& path) {
   std::string s = p.string();
   while (s.size() > 1 && s.back() == '/') s.pop_back();
   return s;
-}
-
-std::string UtcNow() {
-  auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
-
-// Removes a directory tree built by this file (files and directories only).
-void RemoveTree(common::Storage& storage, const std::string& dir) {
-  auto names = storage.ListDirectory(dir);
-  if (names) {
-    for (const std::string& name : names.value()) {
-      std::string path = dir + "/" + name;
-      auto info = storage.Stat(path);
-      if (info && info.value().is_directory) {
-        RemoveTree(storage, path);
-      } else {
-        (void)storage.Remove(path);
-      }
-    }
-  }
-  (void)storage.RemoveDirectory(dir);
 }
 
 struct ParentChain {
@@ -78,45 +58,46 @@ Status MakeChainReadOnly(common::Storage& storage, const vmdk::Disk& disk) {
   return Status::Ok();
 }
 
-// A new file at `path` holding `contents`, durable, with permission bits `mode`.
-Status WriteNewFile(common::Storage& storage, const std::string& path,
-                    std::span<const std::byte> contents, uint32_t mode) {
-  BOOST_OUTCOME_TRY(file, storage.CreateExclusive(path));
-  BOOST_OUTCOME_TRYV(file->WriteAt(0, contents));
-  BOOST_OUTCOME_TRYV(file->Sync());
-  return storage.SetMode(path, mode);
-}
+// NVRAM files are 8-512 KiB; a far larger one is not an nvram.
+constexpr uint64_t kMaxNvramBytes = 16 << 20;
 
-// Copies an nvram file into a new file with the same permissions, owner-writable (the
-// hypervisor rewrites it).
-Status CopyNvram(common::Storage& storage, const std::string& from, const std::string& to) {
-  // NVRAM files are 8-512 KiB; a far larger one is not an nvram, and it is read whole.
-  constexpr uint64_t kMaxNvramBytes = 16 << 20;
-  BOOST_OUTCOME_TRY(info, storage.Stat(from));
-  BOOST_OUTCOME_TRY(source, storage.Open(from, common::OpenMode::kReadOnly));
-  BOOST_OUTCOME_TRY(size, source->Size());
-  if (size > kMaxNvramBytes) {
-    return Error(EINVAL, "{}: {} bytes is too large for an nvram file", from, size);
-  }
-  std::vector<std::byte> bytes(size);
-  BOOST_OUTCOME_TRYV(source->ReadExactAt(0, bytes, "nvram"));
-  return WriteNewFile(storage, to, bytes, (info.mode & 0666) | 0600);
-}
+// What a new clone is made of: per disk its base chain and the frozen layers it reads
+// (none for a VMDK or an unmanaged VM; a snapshot point's chain for a managed VM), and
+// for a VM the .vmx (and nvram) it starts from.
+struct DiskPlan {
+  CloneSourceDisk source;  // name, and the .vmx setting that attaches it
+  std::shared_ptr<const vmdk::Disk> base;
+  std::shared_ptr<const void> keep_alive;  // what owns `base` (a LayerStack)
+  std::string parent_path;
+  engine::ParentFingerprint fingerprint;
+  std::vector<engine::FrozenLayer> inherited;  // absolute paths, bottom to top
+  std::string parent_layer_id;                 // "" for the base
+};
 
-// One disk's empty delta layer in `meta`, and its clone.json record.
+struct ClonePlan {
+  std::vector<DiskPlan> disks;
+  std::optional<CloneSourceVm> vm;
+  std::optional<engine::ParentVm> parent;
+};
+
+// One disk's empty top layer in `meta`, and its clone.json record.
 Result<engine::CloneDisk> BuildDisk(common::Storage& storage, const std::string& meta,
-                                    const CloneSourceDisk& source, const ParentChain& parent) {
+                                    const DiskPlan& plan) {
   engine::CloneDisk clone_disk;
-  clone_disk.name = source.name;
-  clone_disk.capacity_bytes = parent.disk->capacity_bytes();
-  clone_disk.parent_path = source.vmdk_path;
-  clone_disk.parent_fingerprint = parent.fingerprint;
+  clone_disk.name = plan.source.name;
+  clone_disk.capacity_bytes = plan.base->capacity_bytes();
+  clone_disk.parent_path = plan.parent_path;
+  clone_disk.parent_fingerprint = plan.fingerprint;
+  clone_disk.inherited = plan.inherited;
+  clone_disk.parent_layer_id = plan.parent_layer_id;
   clone_disk.delta_file = clone_disk.name + ".delta";
   clone_disk.map_file = clone_disk.name + ".map";
 
   engine::DeltaHeader header = engine::DeltaHeader::ForCapacity(clone_disk.capacity_bytes);
   header.layer_id = engine::NewLayerId();
-  header.parent_fingerprint = engine::Digest(parent.fingerprint);
+  header.parent_fingerprint = engine::Digest(plan.fingerprint);
+  BOOST_OUTCOME_TRY(parent_layer_id, engine::ParseLayerId(plan.parent_layer_id));
+  header.parent_layer_id = parent_layer_id;
   clone_disk.layer_id = engine::ToHex(header.layer_id);
   const engine::DeltaPaths paths{meta + "/" + clone_disk.delta_file,
                                  meta + "/" + clone_disk.map_file};
@@ -125,7 +106,7 @@ Result<engine::CloneDisk> BuildDisk(common::Storage& storage, const std::string&
   // The descriptor a mount presents as D.vmdk (docs/daemon.md), with a CID of its own.
   BOOST_OUTCOME_TRYV(engine::WriteFileAtomically(
       storage, meta + "/" + clone_disk.name + ".vmdk",
-      vmdk::MakeFlatDescriptor(*parent.disk, clone_disk.name + "-flat.vmdk", vmdk::NewCid())));
+      vmdk::MakeFlatDescriptor(*plan.base, clone_disk.name + "-flat.vmdk", vmdk::NewCid())));
   return clone_disk;
 }
 
@@ -133,25 +114,30 @@ Result<engine::CloneDisk> BuildDisk(common::Storage& storage, const std::string&
 // disk, and for a VM its .vmx and nvram.
 Result<engine::CloneConfig> BuildClone(common::Storage& storage, const std::string& dir,
                                        const LinkedCloneRequest& request,
-                                       const std::string& dest_name, const CloneSource& source,
-                                       const std::vector<ParentChain>& parents) {
+                                       const std::string& dest_name, const ClonePlan& plan,
+                                       const std::string& vm_id) {
   const std::string meta = dir + "/" + engine::kMetadataDirName;
   BOOST_OUTCOME_TRYV(storage.CreateDirectory(meta));
 
   engine::CloneConfig config;
+  config.vm_id = vm_id;
   config.display_name = request.display_name.empty() ? dest_name : request.display_name;
   config.created_utc = UtcNow();
   config.source = request.source;
-  for (size_t i = 0; i < source.disks.size(); ++i) {
-    BOOST_OUTCOME_TRY(disk, BuildDisk(storage, meta, source.disks[i], parents[i]));
+  config.parent = plan.parent;
+  std::vector<CloneSourceDisk> source_disks;
+  for (const DiskPlan& disk_plan : plan.disks) {
+    BOOST_OUTCOME_TRY(disk, BuildDisk(storage, meta, disk_plan));
     config.disks.push_back(std::move(disk));
+    source_disks.push_back(disk_plan.source);
   }
 
-  if (source.vm) {
-    const CloneSourceVm& vm = *source.vm;
-    CloneVmxEdits edits{config.display_name, source.disks, dest_name + ".nvram"};
+  if (plan.vm) {
+    const CloneSourceVm& vm = *plan.vm;
+    CloneVmxEdits edits{config.display_name, source_disks, dest_name + ".nvram"};
     if (vm.nvram_path) {
-      BOOST_OUTCOME_TRYV(CopyNvram(storage, *vm.nvram_path, dir + "/" + *edits.nvram_name));
+      BOOST_OUTCOME_TRYV(
+          CopySmallFile(storage, *vm.nvram_path, dir + "/" + *edits.nvram_name, kMaxNvramBytes));
     }
     const std::string vmx_name = dest_name + ".vmx";
     const std::string text = MakeCloneVmx(vm.vmx, edits).Text();
@@ -171,6 +157,179 @@ Result<engine::CloneConfig> BuildClone(common::Storage& storage, const std::stri
   return config;
 }
 
+// A plain VMDK or an unmanaged VM: each disk's chain, made read-only and fingerprinted.
+Result<ClonePlan> PlanFromUnmanaged(common::Storage& storage, const std::string& source_path) {
+  BOOST_OUTCOME_TRY(source, ResolveCloneSource(storage, source_path));
+  // Every chain is opened and checked before anything is changed or created.
+  ClonePlan plan;
+  plan.vm = source.vm;
+  for (const CloneSourceDisk& disk : source.disks) {
+    auto chain = vmdk::Disk::Open(storage, disk.vmdk_path);
+    if (!chain) {
+      if (!source.vm) return chain.error();
+      return chain.error().WithContext(fmt::format("{}: {}", source.vm->vmx_display,
+                                                   disk.file_key));
+    }
+    DiskPlan disk_plan;
+    disk_plan.source = disk;
+    disk_plan.parent_path = disk.vmdk_path;
+    disk_plan.base = std::shared_ptr<const vmdk::Disk>(std::move(chain).value());
+    plan.disks.push_back(std::move(disk_plan));
+  }
+  for (const DiskPlan& disk : plan.disks) {
+    BOOST_OUTCOME_TRYV(MakeChainReadOnly(storage, *disk.base));
+  }
+  for (DiskPlan& disk : plan.disks) {
+    BOOST_OUTCOME_TRY(fingerprint, engine::FingerprintChain(storage, *disk.base));
+    disk.fingerprint = std::move(fingerprint);
+  }
+  return plan;
+}
+
+// A managed VM's snapshot point: each disk's chain up to the snapshot's layer (checked
+// as a mount checks it), and the .vmx and nvram the snapshot recorded.
+Result<ClonePlan> PlanFromSnapshot(common::Storage& storage, const std::string& vm_dir,
+                                   const engine::CloneConfig& config,
+                                   const engine::SnapshotPoint& snapshot,
+                                   const std::string& source_display) {
+  const std::string meta = vm_dir + "/" + engine::kMetadataDirName;
+  ClonePlan plan;
+  plan.parent = engine::ParentVm{vm_dir, config.vm_id, snapshot.name};
+  std::vector<CloneSourceDisk> vmx_disks;
+  if (snapshot.vmx_file) {
+    CloneSourceVm vm;
+    vm.vmx_path = meta + "/" + *snapshot.vmx_file;
+    vm.vmx_display = fmt::format("{} (snapshot '{}')", source_display, snapshot.name);
+    BOOST_OUTCOME_TRY(info, storage.Stat(vm.vmx_path));
+    vm.vmx_mode = info.mode;
+    BOOST_OUTCOME_TRY(file, storage.Open(vm.vmx_path, common::OpenMode::kReadOnly));
+    BOOST_OUTCOME_TRY(size, file->Size());
+    std::string text(size, '\0');
+    BOOST_OUTCOME_TRYV(file->ReadExactAt(0, std::as_writable_bytes(std::span(text)), ".vmx"));
+    BOOST_OUTCOME_TRY(vmx, VmxFile::Parse(text, vm.vmx_display));
+    BOOST_OUTCOME_TRY(disks, ListVmxDisks(vmx, vm_dir, vm.vmx_display));
+    vmx_disks = std::move(disks);
+    vm.vmx = std::move(vmx);
+    if (snapshot.nvram_file) vm.nvram_path = meta + "/" + *snapshot.nvram_file;
+    plan.vm = std::move(vm);
+  }
+  for (size_t i = 0; i < config.disks.size(); ++i) {
+    const engine::CloneDisk& disk = config.disks[i];
+    const std::string& layer_id = snapshot.layer_ids[i];
+    DiskPlan disk_plan;
+    disk_plan.source.name = disk.name;
+    if (plan.vm) {
+      auto it = std::find_if(vmx_disks.begin(), vmx_disks.end(),
+                             [&](const CloneSourceDisk& d) { return d.name == disk.name; });
+      if (it == vmx_disks.end()) {
+        return Error(EINVAL, "{}: attaches no disk {}.vmdk, which the VM has",
+                     plan.vm->vmx_display, disk.name);
+      }
+      disk_plan.source = *it;
+    }
+    BOOST_OUTCOME_TRY(stack, engine::OpenLowerChain(storage, meta, disk, layer_id));
+    const auto& base = static_cast<const engine::VmdkLowerLayers&>(stack->base());
+    std::shared_ptr<engine::LayerStack> owner(std::move(stack));
+    disk_plan.base = std::shared_ptr<const vmdk::Disk>(owner, &base.disk());
+    disk_plan.keep_alive = owner;
+    disk_plan.parent_path = disk.parent_path;
+    disk_plan.fingerprint = disk.parent_fingerprint;
+    BOOST_OUTCOME_TRY(chain, disk.ChainBelow(layer_id));
+    for (engine::FrozenLayer& layer : chain) {
+      for (std::string* file : {&layer.delta_file, &layer.map_file, &layer.sums_file}) {
+        *file = engine::LayerFilePath(meta, *file);
+      }
+    }
+    disk_plan.inherited = std::move(chain);
+    disk_plan.parent_layer_id = layer_id;
+    plan.disks.push_back(std::move(disk_plan));
+  }
+  return plan;
+}
+
+// "for-c1", or "for-c1-2" when taken.
+std::string AutomaticSnapshotName(const engine::CloneConfig& config, const std::string& dest_name) {
+  std::string name = "for-" + dest_name;
+  for (int n = 2; config.FindSnapshot(name); ++n) name = fmt::format("for-{}-{}", dest_name, n);
+  return name;
+}
+
+std::string SnapshotNames(const engine::CloneConfig& config) {
+  std::string names;
+  for (const engine::SnapshotPoint& s : config.snapshots) {
+    names += (names.empty() ? "" : ", ") + s.name;
+  }
+  return names.empty() ? "none" : names;
+}
+
+// Builds the clone aside and renames it into place; nothing is left behind on failure.
+// `registered` runs after the clone is built and before it is renamed into place (the
+// parent's dependent record); `unregister` undoes it if the rename fails.
+Result<engine::CloneConfig> BuildAside(common::Storage& storage, const LinkedCloneRequest& request,
+                                       const std::string& dest, const ClonePlan& plan,
+                                       const std::function<Status(const engine::CloneConfig&)>& registered,
+                                       const std::function<void(const engine::CloneConfig&)>& unregister) {
+  const std::string dest_parent = fs::path(dest).parent_path().string();
+  const std::string dest_name = fs::path(dest).filename().string();
+  const std::string temp = fmt::format("{}/.{}.clonefs-tmp-{}", dest_parent, dest_name, ::getpid());
+  RemoveTree(storage, temp);  // a leftover of an earlier crash of this same pid
+  BOOST_OUTCOME_TRYV(storage.CreateDirectory(temp));
+  auto config = BuildClone(storage, temp, request, dest_name, plan,
+                           engine::ToHex(engine::NewLayerId()));
+  if (config && registered) {
+    if (Status s = registered(config.value()); !s.ok()) config = s;
+  }
+  if (!config) {
+    RemoveTree(storage, temp);
+    return config.error();
+  }
+  if (Status s = storage.Rename(temp, dest, /*no_replace=*/true); !s.ok()) {
+    RemoveTree(storage, temp);
+    if (unregister) unregister(config.value());
+    return s.code() == EEXIST ? Error(EEXIST, "{}: already exists", request.destination) : s;
+  }
+  BOOST_OUTCOME_TRYV(storage.SyncDirectory(dest_parent));
+  return config;
+}
+
+Result<engine::CloneConfig> CloneManagedVm(common::Storage& storage,
+                                           const LinkedCloneRequest& request,
+                                           const std::string& dest, const std::string& vm_dir) {
+  const std::string meta = vm_dir + "/" + engine::kMetadataDirName;
+  std::string snapshot_name = request.snapshot;
+  std::optional<LockedVm> locked;
+  if (snapshot_name.empty()) {
+    // Like VMware: a linked clone of a VM's current state is a clone of a new snapshot
+    // point. Taking one needs the VM stopped.
+    auto vm = LockVm(storage, vm_dir, "clone");
+    if (!vm) {
+      if (vm.error().code() != EBUSY) return vm.error();
+      return Error(EBUSY, "{}; name a snapshot point with --snapshot to clone a running VM",
+                   vm.error().message());
+    }
+    snapshot_name = AutomaticSnapshotName(vm.value().config, fs::path(dest).filename().string());
+    BOOST_OUTCOME_TRYV(TakeSnapshot(storage, vm.value(), snapshot_name));
+    locked = std::move(vm).value();
+  }
+  // The snapshot point cannot be deleted while the clone registers against it.
+  auto dependents_lock = DependentsLock::Acquire(storage, meta);
+  if (!dependents_lock) return dependents_lock.error();
+  BOOST_OUTCOME_TRY(config, engine::LoadCloneConfig(storage, vm_dir));
+  const engine::SnapshotPoint* snapshot = config.FindSnapshot(snapshot_name);
+  if (!snapshot) {
+    return Error(ENOENT, "{}: no snapshot point '{}' (snapshot points: {})", request.source,
+                 snapshot_name, SnapshotNames(config));
+  }
+  BOOST_OUTCOME_TRY(plan, PlanFromSnapshot(storage, vm_dir, config, *snapshot, request.source));
+  auto registered = [&](const engine::CloneConfig& clone) {
+    return AddDependent(storage, meta, {dest, clone.vm_id, snapshot_name, clone.created_utc});
+  };
+  auto unregister = [&](const engine::CloneConfig& clone) {
+    (void)RemoveDependent(storage, meta, clone.vm_id);
+  };
+  return BuildAside(storage, request, dest, plan, registered, unregister);
+}
+
 }  // namespace
 
 Result<engine::CloneConfig> CreateLinkedClone(common::Storage& storage,
@@ -180,42 +339,18 @@ Result<engine::CloneConfig> CreateLinkedClone(common::Storage& storage,
   const std::string dest_parent = fs::path(dest).parent_path().string();
   BOOST_OUTCOME_TRY(parent_info, storage.Stat(dest_parent));
   if (!parent_info.is_directory) return Error(ENOTDIR, "{}: not a directory", dest_parent);
-  BOOST_OUTCOME_TRY(source, ResolveCloneSource(storage, request.source));
-
-  // Every chain is opened and checked before anything is changed or created.
-  std::vector<ParentChain> parents;
-  for (const CloneSourceDisk& disk : source.disks) {
-    auto chain = vmdk::Disk::Open(storage, disk.vmdk_path);
-    if (!chain) {
-      if (!source.vm) return chain.error();
-      return chain.error().WithContext(fmt::format("{}: {}", source.vm->vmx_display,
-                                                   disk.file_key));
-    }
-    parents.push_back({std::move(chain).value(), {}});
-  }
-  for (const ParentChain& parent : parents) {
-    BOOST_OUTCOME_TRYV(MakeChainReadOnly(storage, *parent.disk));
-  }
-  for (ParentChain& parent : parents) {
-    BOOST_OUTCOME_TRY(fingerprint, engine::FingerprintChain(storage, *parent.disk));
-    parent.fingerprint = std::move(fingerprint);
+  if (!request.snapshot.empty()) {
+    BOOST_OUTCOME_TRYV(CheckSnapshotName(request.snapshot));
   }
 
-  const std::string dest_name = fs::path(dest).filename().string();
-  const std::string temp = fmt::format("{}/.{}.clonefs-tmp-{}", dest_parent, dest_name, ::getpid());
-  RemoveTree(storage, temp);  // a leftover of an earlier crash of this same pid
-  BOOST_OUTCOME_TRYV(storage.CreateDirectory(temp));
-  auto config = BuildClone(storage, temp, request, dest_name, source, parents);
-  if (!config) {
-    RemoveTree(storage, temp);
-    return config.error();
+  const std::string vm_dir = VmDirectory(storage, request.source);
+  if (IsManagedVm(storage, vm_dir)) return CloneManagedVm(storage, request, dest, vm_dir);
+  if (!request.snapshot.empty()) {
+    return Error(ENOENT, "{}: has no snapshot points (it is not managed by clonefs; "
+                 "`clonectl snapshot` adopts it)", request.source);
   }
-  if (Status s = storage.Rename(temp, dest, /*no_replace=*/true); !s.ok()) {
-    RemoveTree(storage, temp);
-    return s.code() == EEXIST ? Error(EEXIST, "{}: already exists", request.destination) : s;
-  }
-  BOOST_OUTCOME_TRYV(storage.SyncDirectory(dest_parent));
-  return config;
+  BOOST_OUTCOME_TRY(plan, PlanFromUnmanaged(storage, request.source));
+  return BuildAside(storage, request, dest, plan, nullptr, nullptr);
 }
 
 }  // namespace tools

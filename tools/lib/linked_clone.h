@@ -17,6 +17,9 @@ struct LinkedCloneRequest {
   std::string source;        // a .vmdk, a .vmx, or a VM directory (clone_source.h)
   std::string destination;   // a new directory (must not exist)
   std::string display_name;  // default: DEST's base name
+  // For a managed VM: the snapshot point to clone. Empty: a new snapshot point of the
+  // VM's current state is taken first (refused while the VM is running).
+  std::string snapshot;
 };
 
 // Returns the clone's configuration as written. Errors name the file and the cause; on

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// A VM clonefs manages (a directory with `.clonefs/clone.json`), opened for a change by
+// one clonectl command: its VM lock held (so no daemon serves it meanwhile: "VM is
+// running (mounted at M, pid P)" otherwise), its configuration loaded, and what an
+// interrupted earlier change left behind removed. Changes commit by replacing clone.json
+// atomically; files they create before that are unreferenced until then, so a crash
+// leaves the old state plus leftovers the next change removes (docs/snapshots.md).
+
+#include <memory>
+#include <string>
+
+#include "common/storage.h"
+#include "fs/engine/clone_config.h"
+#include "fs/engine/vm_lock.h"
+
+namespace tools {
+
+// A VM path as users give it (the directory or its .vmx) as the VM's directory,
+// absolute and normal.
+std::string VmDirectory(common::Storage& storage, const std::string& vm_path);
+// Whether `dir` holds a managed VM.
+bool IsManagedVm(common::Storage& storage, const std::string& dir);
+
+struct LockedVm {
+  std::string dir;   // absolute
+  std::string meta;  // dir/.clonefs
+  engine::CloneConfig config;
+  std::unique_ptr<engine::VmLock> lock;
+
+  // Replaces clone.json with `next` (the commit point of every change) and adopts it.
+  common::Status Commit(common::Storage& storage, engine::CloneConfig next);
+};
+
+// Locks the VM at `vm_path` for `operation` (named in "VM is busy" messages to others).
+// Errors name the VM: not managed, running, unreadable configuration.
+common::Result<LockedVm> LockVm(common::Storage& storage, const std::string& vm_path,
+                                const std::string& operation);
+
+// Removes files in the metadata directory that clone.json does not reference: layer
+// files (.delta, .map, .sums), snapshot copies of the .vmx and nvram, temporary files.
+// Only called with the VM lock held; failures are ignored (they are retried next time).
+void RemoveUnreferencedFiles(common::Storage& storage, const std::string& meta,
+                             const engine::CloneConfig& config);
+
+// The names new layer files of disk `disk_name` get: "<disk>-<16 hex digits of the id>".
+std::string LayerFileStem(const std::string& disk_name, const std::string& layer_id);
+
+// "2026-11-29T07:50:00Z".
+std::string UtcNow();
+
+}  // namespace tools
