@@ -311,15 +311,25 @@ Result<engine::CloneConfig> CloneManagedVm(common::Storage& storage,
     BOOST_OUTCOME_TRYV(TakeSnapshot(storage, vm.value(), snapshot_name));
     locked = std::move(vm).value();
   }
-  // The snapshot point cannot be deleted while the clone registers against it.
+  auto find_snapshot = [&](const engine::CloneConfig& config) -> Result<engine::SnapshotPoint> {
+    const engine::SnapshotPoint* snapshot = config.FindSnapshot(snapshot_name);
+    if (!snapshot) {
+      return Error(ENOENT, "{}: no snapshot point '{}' (snapshot points: {})", request.source,
+                   snapshot_name, SnapshotNames(config));
+    }
+    return *snapshot;
+  };
+  {
+    BOOST_OUTCOME_TRY(config, engine::LoadCloneConfig(storage, vm_dir));
+    BOOST_OUTCOME_TRYV(find_snapshot(config));  // refused before anything is created
+  }
+  // The snapshot point cannot be deleted while the clone registers against it, so it is
+  // looked up again under the lock.
   auto dependents_lock = DependentsLock::Acquire(storage, meta);
   if (!dependents_lock) return dependents_lock.error();
   BOOST_OUTCOME_TRY(config, engine::LoadCloneConfig(storage, vm_dir));
-  const engine::SnapshotPoint* snapshot = config.FindSnapshot(snapshot_name);
-  if (!snapshot) {
-    return Error(ENOENT, "{}: no snapshot point '{}' (snapshot points: {})", request.source,
-                 snapshot_name, SnapshotNames(config));
-  }
+  BOOST_OUTCOME_TRY(found, find_snapshot(config));
+  const engine::SnapshotPoint* snapshot = &found;
   BOOST_OUTCOME_TRY(plan, PlanFromSnapshot(storage, vm_dir, config, *snapshot, request.source));
   auto registered = [&](const engine::CloneConfig& clone) {
     return AddDependent(storage, meta, {dest, clone.vm_id, snapshot_name, clone.created_utc});
