@@ -215,6 +215,16 @@ Result<CloneConfig> ParseCloneConfig(std::string_view text) {
     parent.snapshot = snapshot;
     c.parent = std::move(parent);
   }
+  if (j.contains("pending_renames")) {
+    const Json& renames = j["pending_renames"];
+    if (!renames.is_array()) return Error(EINVAL, "'pending_renames' is not an array");
+    for (const Json& r : renames) {
+      if (!r.is_array() || r.size() != 2 || !r[0].is_string() || !r[1].is_string()) {
+        return Error(EINVAL, "'pending_renames' holds something other than [from, to]");
+      }
+      c.pending_renames.emplace_back(r[0].get<std::string>(), r[1].get<std::string>());
+    }
+  }
   if (j.contains("snapshots")) {
     if (!j["snapshots"].is_array()) return Error(EINVAL, "'snapshots' is not an array");
     for (const Json& s : j["snapshots"]) {
@@ -272,6 +282,11 @@ std::string SerializeCloneConfig(const CloneConfig& c) {
                          {"layer_ids", s.layer_ids}});
   }
   j["snapshots"] = std::move(snapshots);
+  if (!c.pending_renames.empty()) {
+    Json renames = Json::array();
+    for (const auto& [from, to] : c.pending_renames) renames.push_back({from, to});
+    j["pending_renames"] = std::move(renames);
+  }
   return j.dump(2) + "\n";
 }
 
@@ -289,6 +304,24 @@ Status WriteFileAtomically(common::Storage& storage, const std::string& path,
     return s;
   }
   return storage.SyncDirectory(std::filesystem::path(path).parent_path().string());
+}
+
+Status FinishPendingRenames(common::Storage& storage, const std::string& vm_dir,
+                            CloneConfig& config) {
+  if (config.pending_renames.empty()) return Status::Ok();
+  for (const auto& [from, to] : config.pending_renames) {
+    const std::string source = vm_dir + "/" + from;
+    if (!storage.Stat(source)) continue;  // renamed before an interruption
+    BOOST_OUTCOME_TRYV(storage.Rename(source, vm_dir + "/" + to, /*no_replace=*/false));
+  }
+  BOOST_OUTCOME_TRYV(storage.SyncDirectory(vm_dir));
+  CloneConfig done = config;
+  done.pending_renames.clear();
+  BOOST_OUTCOME_TRYV(WriteFileAtomically(
+      storage, vm_dir + "/" + kMetadataDirName + "/" + kCloneConfigName,
+      SerializeCloneConfig(done)));
+  config = std::move(done);
+  return Status::Ok();
 }
 
 common::Result<CloneConfig> LoadCloneConfig(common::Storage& storage,

@@ -98,6 +98,10 @@ struct CloneConfig {
   std::vector<CloneDisk> disks;
   std::optional<ParentVm> parent;        // set for a clone of a managed VM
   std::vector<SnapshotPoint> snapshots;  // oldest first
+  // Renames inside the VM directory (from, to) that a committed change still has to do:
+  // a revert restores the .vmx and nvram this way, after its commit. Whoever locks the
+  // VM next (a mount, a clonectl change) finishes them: FinishPendingRenames.
+  std::vector<std::pair<std::string, std::string>> pending_renames;
 
   bool operator==(const CloneConfig&) const = default;
 
@@ -116,6 +120,11 @@ common::Result<CloneConfig> LoadCloneConfig(common::Storage& storage,
 
 // A layer file's path: names in the metadata directory `meta`, absolute paths as they are.
 std::string LayerFilePath(const std::string& meta, const std::string& file);
+
+// Does `config`'s pending renames (a source already gone was renamed before a crash),
+// then commits clone.json without them. Call with the VM lock held.
+common::Status FinishPendingRenames(common::Storage& storage, const std::string& vm_dir,
+                                    CloneConfig& config);
 
 // Replaces `path` with `contents` atomically and durably.
 common::Status WriteFileAtomically(common::Storage& storage, const std::string& path,

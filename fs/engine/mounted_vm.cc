@@ -56,6 +56,10 @@ Status MountedVm::OpenClone(common::Storage& storage, const MountRequest& reques
   auto lock = VmLock::Acquire(meta, LockHolder{static_cast<long>(getpid()), request.mountpoint, ""});
   if (!lock) return lock.error().WithContext(vm_dir_);
   lock_ = std::move(lock).value();
+  // A revert interrupted after its commit still has files to put in place.
+  if (!read_only_) {
+    BOOST_OUTCOME_TRYV(FinishPendingRenames(storage, vm_dir_, config));
+  }
 
   for (const CloneDisk& disk : config.disks) {
     BOOST_OUTCOME_TRY(cow, OpenCloneDisk(storage, meta, disk, !read_only_));

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "tests/mount/mount_fixture.h"
 
@@ -184,6 +185,56 @@ TEST_F(SnapshotTest, AMissingOrRewrittenSnapshotLayerRefusesTheMountNamingIt) {
     MountedClone m(c1, Path("m2"));
     ASSERT_MOUNTED(m);
   }
+}
+
+TEST_F(SnapshotTest, RevertAndDeleteThroughTheCommandLine) {
+  // A VM directory source, so the .vmx and nvram are part of each snapshot point.
+  const std::string golden_dir = Path("golden-vm");
+  std::filesystem::create_directories(golden_dir);
+  std::filesystem::rename(parent_, golden_dir + "/golden.vmdk");
+  testing_support::WriteFileBytes(golden_dir + "/nvram.bin", {std::byte{1}, std::byte{2}});
+  const std::string vmx_text = "displayName = \"golden\"\nscsi0.present = \"TRUE\"\n"
+                               "scsi0:0.fileName = \"golden.vmdk\"\nnvram = \"nvram.bin\"\n";
+  std::ofstream(golden_dir + "/golden.vmx") << vmx_text;
+  const std::string vm = Clone(golden_dir, "vm");
+  WriteBoth(vm, expected_, {"write -P 0x22 1M 1M"});
+  const std::string at_s1 = CopyOf(expected_, "s1.raw");
+  Snapshot(vm, "s1");
+  const std::string vmx_at_s1 = ReadText(vm + "/vm.vmx");
+  std::ofstream(vm + "/vm.vmx", std::ios::app) << "guestinfo.changed = \"yes\"\n";
+  testing_support::WriteFileBytes(vm + "/vm.nvram", {std::byte{9}});
+  WriteBoth(vm, expected_, {"write -P 0x33 1536k 1M"});
+
+  auto r = Clonectl({"revert", vm, "s1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(ReadsAs(vm, at_s1));
+  EXPECT_EQ(ReadText(vm + "/vm.vmx"), vmx_at_s1);
+  EXPECT_EQ(testing_support::ReadFileBytes(vm + "/vm.nvram"),
+            (std::vector<std::byte>{std::byte{1}, std::byte{2}}));
+
+  // A clone of s1 keeps s1 from being deleted, and the VM too, until it is gone.
+  const std::string c1 = CloneOf(vm, "c1", "s1");
+  EXPECT_TRUE(integration::IsOneLineError(
+      Clonectl({"delete", vm, "--snapshot", "s1"}),
+      "snapshot point 's1' has dependent clones: " + c1 + " (snapshot point 's1')"));
+  EXPECT_TRUE(integration::IsOneLineError(Clonectl({"delete", vm}),
+                                          "the VM has dependent clones: " + c1));
+  // Moved without clonectl: still refused, now saying so, until the record is forgotten.
+  std::filesystem::rename(c1, Path("c1-moved"));
+  EXPECT_TRUE(integration::IsOneLineError(Clonectl({"delete", vm, "--snapshot", "s1"}),
+                                          "missing: moved or deleted without clonectl"));
+  r = Clonectl({"delete", vm, "--snapshot", "s1", "--forget-missing"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(ReadsAs(vm, at_s1));  // merged into the top: reads unchanged
+  {
+    MountedClone running(vm, Path("running"));
+    ASSERT_MOUNTED(running);
+    EXPECT_TRUE(integration::IsOneLineError(Clonectl({"delete", vm}), "VM is running"));
+    EXPECT_TRUE(integration::IsOneLineError(Clonectl({"revert", vm, "s1"}), "VM is running"));
+  }
+  r = Clonectl({"delete", vm});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(vm));
 }
 
 }  // namespace

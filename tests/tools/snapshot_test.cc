@@ -11,13 +11,16 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "fs/engine/disk_chain.h"
 #include "tests/support/crash_point_storage.h"
 #include "tests/support/test_support.h"
+#include "tools/lib/delete.h"
 #include "tools/lib/dependents.h"
 #include "tools/lib/linked_clone.h"
 #include "tools/lib/managed_vm.h"
+#include "tools/lib/revert.h"
 
 namespace tools {
 namespace {
@@ -74,6 +77,32 @@ class SnapshotLibTest : public ::testing::Test {
       std::fill_n(bytes.begin() + first * kBlockBytes, count * kBlockBytes, fill);
     }
     return bytes;
+  }
+
+  // Runs `change` on a copy of `vm` named "work" in a child process killed before its
+  // 1st, 2nd, ... mutating operation until it completes; after each run `check(done)`
+  // inspects "work". Returns how many runs were cut.
+  int CutAtEveryStep(const std::string& vm, const std::function<bool(common::Storage&)>& change,
+                     const std::function<void(bool done, long step)>& check) {
+    int crashes = 0;
+    for (long step = 1;; ++step) {
+      fs::remove_all(Path("work"));
+      fs::copy(vm, Path("work"), fs::copy_options::recursive);
+      const pid_t child = ::fork();
+      EXPECT_GE(child, 0);
+      if (child == 0) {
+        testing_support::CrashPointStorage cut(common::PosixStorage(), step);
+        ::_exit(change(cut) ? 0 : 1);
+      }
+      int status = 0;
+      EXPECT_EQ(::waitpid(child, &status, 0), child);
+      const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      EXPECT_TRUE(code == 0 || code == testing_support::kCrashExitCode) << "step " << step;
+      if (code != 0 && code != testing_support::kCrashExitCode) return crashes;
+      check(code == 0, step);
+      if (code == 0 || ::testing::Test::HasFatalFailure()) return crashes;
+      ++crashes;
+    }
   }
 
   common::Storage& storage_ = common::PosixStorage();
@@ -168,6 +197,114 @@ TEST_F(SnapshotLibTest, AKillAtAnyStepLeavesTheOldOrTheNewState) {
     ++crashes;
   }
   EXPECT_GE(crashes, 10);  // the snapshot really was cut at many steps
+}
+
+TEST_F(SnapshotLibTest, RevertGoesBackToTheSnapshotAndKeepsLaterOnesAsABranch) {
+  Write(Path("vm"), 0, 2, 'a');
+  ASSERT_TRUE(TakeSnapshot(storage_, Path("vm"), "s1"));
+  Write(Path("vm"), 1, 2, 'b');
+  ASSERT_TRUE(TakeSnapshot(storage_, Path("vm"), "s2"));
+  Write(Path("vm"), 2, 2, 'c');
+  auto reverted = RevertToSnapshot(storage_, Path("vm"), "s1");
+  ASSERT_TRUE(reverted) << reverted.error().message();
+  EXPECT_EQ(Contents(Path("vm")), Expected({{0, 2, 'a'}}));
+  // The branch: write on, snapshot again; s2 still clones as it was.
+  Write(Path("vm"), 5, 1, 'd');
+  ASSERT_TRUE(TakeSnapshot(storage_, Path("vm"), "s3"));
+  ASSERT_TRUE(CreateLinkedClone(storage_, {Path("vm"), Path("c2"), "", "s2"}));
+  EXPECT_EQ(Contents(Path("c2")), Expected({{0, 2, 'a'}, {1, 2, 'b'}}));
+  EXPECT_EQ(Contents(Path("vm")), Expected({{0, 2, 'a'}, {5, 1, 'd'}}));
+  // Only the current top and the frozen layers remain: the discarded top is gone.
+  auto config = engine::LoadCloneConfig(storage_, Path("vm")).value();
+  EXPECT_EQ(config.disks[0].frozen.size(), 3u);
+  auto missing = RevertToSnapshot(storage_, Path("vm"), "nope");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message().find("no snapshot point 'nope' (snapshot points: s1, s2, s3)"),
+            std::string::npos);
+}
+
+TEST_F(SnapshotLibTest, DeletingASnapshotMergesItsLayerWithoutChangingAnyRead) {
+  Write(Path("vm"), 0, 4, 'a');
+  ASSERT_TRUE(TakeSnapshot(storage_, Path("vm"), "s1"));
+  Write(Path("vm"), 2, 4, 'b');
+  ASSERT_TRUE(TakeSnapshot(storage_, Path("vm"), "s2"));
+  Write(Path("vm"), 5, 2, 'c');
+  ASSERT_TRUE(TakeSnapshot(storage_, Path("vm"), "s3"));
+  Write(Path("vm"), 6, 3, 'd');
+  const std::string now = Contents(Path("vm"));
+  ASSERT_TRUE(CreateLinkedClone(storage_, {Path("vm"), Path("c3"), "", "s3"}));
+  const std::string at_s3 = Contents(Path("c3"));
+
+  // s1 and s2 lie under s3, which c3 is a clone of: refused, naming c3.
+  common::Status refused = DeleteSnapshot(storage_, Path("vm"), "s2");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.code(), EBUSY);
+  EXPECT_NE(refused.message().find("snapshot point 's2' has dependent clones: " + Path("c3") +
+                                   " (snapshot point 's3')"),
+            std::string::npos)
+      << refused.message();
+  ASSERT_TRUE(DeleteVm(storage_, Path("c3")).ok());
+  EXPECT_FALSE(fs::exists(Path("c3")));
+
+  ASSERT_TRUE(DeleteSnapshot(storage_, Path("vm"), "s2").ok());
+  EXPECT_EQ(Contents(Path("vm")), now);
+  ASSERT_TRUE(CreateLinkedClone(storage_, {Path("vm"), Path("c3b"), "", "s3"}));
+  EXPECT_EQ(Contents(Path("c3b")), at_s3);
+  ASSERT_TRUE(DeleteVm(storage_, Path("c3b")).ok());
+  // The last snapshot merges into the top layer.
+  ASSERT_TRUE(DeleteSnapshot(storage_, Path("vm"), "s3").ok());
+  ASSERT_TRUE(DeleteSnapshot(storage_, Path("vm"), "s1").ok());
+  EXPECT_EQ(Contents(Path("vm")), now);
+  auto config = engine::LoadCloneConfig(storage_, Path("vm")).value();
+  EXPECT_TRUE(config.snapshots.empty());
+  EXPECT_TRUE(config.disks[0].frozen.empty());
+  EXPECT_EQ(config.disks[0].parent_layer_id, "");
+  size_t layer_files = 0;
+  for (const auto& e : fs::directory_iterator(Path("vm/.clonefs"))) {
+    layer_files += e.path().extension() == ".delta" || e.path().extension() == ".map" ||
+                   e.path().extension() == ".sums";
+  }
+  EXPECT_EQ(layer_files, 2u);
+}
+
+TEST_F(SnapshotLibTest, AKillAtAnyStepOfARevertLeavesTheOldOrTheNewState) {
+  Write(Path("vm"), 0, 2, 'a');
+  ASSERT_TRUE(TakeSnapshot(storage_, Path("vm"), "s1"));
+  Write(Path("vm"), 1, 3, 'b');
+  const std::string before = Contents(Path("vm"));
+  const std::string after = Expected({{0, 2, 'a'}});
+  const int crashes = CutAtEveryStep(
+      Path("vm"), [&](common::Storage& s) { return RevertToSnapshot(s, Path("work"), "s1").has_value(); },
+      [&](bool, long step) {
+        const std::string now = Contents(Path("work"));
+        EXPECT_TRUE(now == before || now == after) << "step " << step;
+      });
+  EXPECT_GE(crashes, 5);
+}
+
+TEST_F(SnapshotLibTest, AKillAtAnyStepOfADeleteLeavesEveryReadAsItWas) {
+  Write(Path("vm"), 0, 4, 'a');
+  ASSERT_TRUE(TakeSnapshot(storage_, Path("vm"), "s1"));
+  Write(Path("vm"), 2, 4, 'b');
+  ASSERT_TRUE(TakeSnapshot(storage_, Path("vm"), "s2"));
+  Write(Path("vm"), 3, 1, 'c');
+  const std::string before = Contents(Path("vm"));
+  const int crashes = CutAtEveryStep(
+      Path("vm"), [&](common::Storage& s) { return DeleteSnapshot(s, Path("work"), "s1").ok(); },
+      [&](bool done, long step) {
+        EXPECT_EQ(Contents(Path("work")), before) << "step " << step;
+        auto config = engine::LoadCloneConfig(storage_, Path("work"));
+        ASSERT_TRUE(config) << config.error().message();
+        EXPECT_EQ(config.value().FindSnapshot("s1") == nullptr, done || config.value().disks[0].frozen.size() == 1)
+            << "step " << step;
+        // s2 still clones as it was.
+        fs::remove_all(Path("probe"));
+        auto clone = CreateLinkedClone(storage_, {Path("work"), Path("probe"), "", "s2"});
+        ASSERT_TRUE(clone) << "step " << step << ": " << clone.error().message();
+        EXPECT_EQ(Contents(Path("probe")), Expected({{0, 4, 'a'}, {2, 4, 'b'}})) << "step " << step;
+        ASSERT_TRUE(DeleteVm(storage_, Path("probe")).ok());
+      });
+  EXPECT_GE(crashes, 10);
 }
 
 }  // namespace

@@ -47,6 +47,19 @@ struct SnapshotsArgs {
 };
 int RunSnapshots(const SnapshotsArgs& args);
 
+struct RevertArgs {
+  std::string vm;
+  std::string name;
+};
+int RunRevert(const RevertArgs& args);
+
+struct DeleteArgs {
+  std::string vm;
+  std::string snapshot;
+  bool forget_missing = false;
+};
+int RunDelete(const DeleteArgs& args);
+
 // Prints "clonectl: <message>" and returns the failure exit status.
 int Fail(const std::string& message);
 

@@ -36,6 +36,22 @@ int main(int argc, char** argv) {
   snapshots_cmd->add_option("VM", snapshots.vm, "the VM directory or its .vmx")->required();
   snapshots_cmd->add_flag("--json", snapshots.json, "print JSON instead of text");
 
+  clonectl::RevertArgs revert;
+  CLI::App* revert_cmd = app.add_subcommand(
+      "revert", "Discard a VM's changes since a snapshot point (the VM must not be mounted)");
+  revert_cmd->add_option("VM", revert.vm, "the VM directory or its .vmx")->required();
+  revert_cmd->add_option("NAME", revert.name, "the snapshot point to go back to")->required();
+
+  clonectl::DeleteArgs del;
+  CLI::App* delete_cmd = app.add_subcommand(
+      "delete", "Delete a VM, or one of its snapshot points; refused while clones depend on it");
+  delete_cmd->add_option("VM", del.vm, "the VM directory or its .vmx")->required();
+  delete_cmd->add_option("--snapshot", del.snapshot,
+                         "delete this snapshot point only (its changes merge into the next layer)");
+  delete_cmd->add_flag("--forget-missing", del.forget_missing,
+                       "drop the records of dependent clones that were moved or deleted "
+                       "without clonectl");
+
   clonectl::InfoArgs info;
   CLI::App* info_cmd = app.add_subcommand(
       "info", "Show a clone's disks, parents, space used and whether it is mounted");
@@ -82,6 +98,8 @@ int main(int argc, char** argv) {
   if (clone_cmd->parsed()) return clonectl::RunClone(clone);
   if (snapshot_cmd->parsed()) return clonectl::RunSnapshot(snapshot);
   if (snapshots_cmd->parsed()) return clonectl::RunSnapshots(snapshots);
+  if (revert_cmd->parsed()) return clonectl::RunRevert(revert);
+  if (delete_cmd->parsed()) return clonectl::RunDelete(del);
   if (info_cmd->parsed()) return clonectl::RunInfo(info);
   if (inspect_cmd->parsed()) return clonectl::RunInspect(inspect);
   if (export_cmd->parsed()) return clonectl::RunExport(exp);

@@ -15,6 +15,7 @@
 #include "tools/lib/clone_vmx.h"
 #include "tools/lib/dependents.h"
 #include "tools/lib/managed_vm.h"
+#include "tools/lib/revert.h"
 #include "tools/lib/small_files.h"
 #include "tools/lib/snapshot.h"
 #include "vmdk/disk.h"
@@ -252,14 +253,6 @@ std::string AutomaticSnapshotName(const engine::CloneConfig& config, const std::
   std::string name = "for-" + dest_name;
   for (int n = 2; config.FindSnapshot(name); ++n) name = fmt::format("for-{}-{}", dest_name, n);
   return name;
-}
-
-std::string SnapshotNames(const engine::CloneConfig& config) {
-  std::string names;
-  for (const engine::SnapshotPoint& s : config.snapshots) {
-    names += (names.empty() ? "" : ", ") + s.name;
-  }
-  return names.empty() ? "none" : names;
 }
 
 // Builds the clone aside and renames it into place; nothing is left behind on failure.

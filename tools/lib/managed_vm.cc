@@ -89,6 +89,7 @@ Result<LockedVm> LockVm(common::Storage& storage, const std::string& vm_path,
   // Read under the lock: a change that committed just before is seen whole.
   BOOST_OUTCOME_TRY(config, engine::LoadCloneConfig(storage, vm.dir));
   vm.config = std::move(config);
+  BOOST_OUTCOME_TRYV(engine::FinishPendingRenames(storage, vm.dir, vm.config));
   RemoveUnreferencedFiles(storage, vm.meta, vm.config);
   return vm;
 }
