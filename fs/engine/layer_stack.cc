@@ -2,7 +2,9 @@
 #include "fs/engine/layer_stack.h"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
+#include <vector>
 
 namespace engine {
 
@@ -35,20 +37,59 @@ Result<std::unique_ptr<LayerStack>> LayerStack::Create(
 Status LayerStack::Read(uint64_t offset_bytes, std::span<std::byte> dst) const {
   if (frozen_.empty()) return base_->Read(offset_bytes, dst);
   const uint64_t end = offset_bytes + dst.size();
-  uint64_t pos = offset_bytes;
-  while (pos < end) {
-    const uint64_t block = pos / kBlockBytes;
-    const uint64_t last_block = (end - 1) / kBlockBytes;
-    uint8_t owner = 0;
-    const uint64_t run = index_.RunLength(block, last_block - block + 1, &owner);
+  const uint64_t last_block = (end - 1) / kBlockBytes;
+  uint64_t block = offset_bytes / kBlockBytes;
+  uint8_t owner = 0;
+  uint64_t run = index_.RunLength(block, last_block - block + 1, &owner);
+  if (block + run > last_block) {  // one layer serves it all: the common case
+    return owner == 0 ? base_->Read(offset_bytes, dst)
+                      : frozen_[owner - 1]->ReadData(offset_bytes, dst);
+  }
+
+  // A range the layers split into pieces (deep chains scatter them): read it the way that
+  // costs one device wait, not one per piece.
+  struct Piece {
+    uint64_t pos;
+    uint64_t length;
+    uint8_t owner;
+  };
+  std::vector<Piece> pieces;
+  size_t base_pieces = 0;
+  for (uint64_t pos = offset_bytes; pos < end;) {
+    block = pos / kBlockBytes;
+    run = index_.RunLength(block, last_block - block + 1, &owner);
     const uint64_t run_end = std::min(end, (block + run) * kBlockBytes);
-    auto part = dst.subspan(pos - offset_bytes, run_end - pos);
-    if (owner == 0) {
-      BOOST_OUTCOME_TRYV(base_->Read(pos, part));
-    } else {
-      BOOST_OUTCOME_TRYV(frozen_[owner - 1]->ReadData(pos, part));
-    }
+    pieces.push_back({pos, run_end - pos, owner});
+    base_pieces += owner == 0;
     pos = run_end;
+  }
+  // The base is read whole in one request (large reads go around the page cache at
+  // device speed) and the frozen layers' pieces are copied over it, rather than reading
+  // the base's pieces one small read at a time.
+  const bool base_whole = base_pieces > 1;
+  if (base_whole) {
+    BOOST_OUTCOME_TRYV(base_->Read(offset_bytes, dst));
+  }
+  // Each frozen layer's span is asked for at once, so its pieces arrive together.
+  std::array<std::pair<uint64_t, uint64_t>, LayerIndex::kMaxOwner + 1> spans{};
+  for (const Piece& p : pieces) {
+    if (p.owner == 0) continue;
+    auto& [first, last] = spans[p.owner];
+    if (last == 0) first = p.pos;
+    last = p.pos + p.length;
+  }
+  for (size_t k = 1; k < spans.size(); ++k) {
+    if (spans[k].second != 0) {
+      frozen_[k - 1]->PrefetchData(spans[k].first, spans[k].second - spans[k].first);
+    }
+  }
+  for (const Piece& p : pieces) {
+    auto part = dst.subspan(p.pos - offset_bytes, p.length);
+    if (p.owner != 0) {
+      BOOST_OUTCOME_TRYV(frozen_[p.owner - 1]->ReadData(p.pos, part));
+    } else if (!base_whole) {
+      BOOST_OUTCOME_TRYV(base_->Read(p.pos, part));
+    }
   }
   return Status::Ok();
 }
