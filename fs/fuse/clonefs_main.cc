@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // clonefs VM MOUNTPOINT [-f] [-o ro,allow_other,...]: mounts a linked clone (or a plain
-// VMDK, read-only) as a directory. See docs/daemon.md.
+// VMDK, read-only) as a directory; mount(8) runs it the same way, through mount.fuse3, for
+// type fuse.clonefs. See docs/daemon.md.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -56,6 +57,22 @@ std::string CheckMountpoint(const std::string& mountpoint) {
   return "";
 }
 
+// The mount's source as /proc/self/mountinfo shows it: the VM path as given, made
+// canonical (absolute, symlinks resolved), which is how mount(8) resolves an fstab line's
+// source when it asks whether that line is mounted already (`mount -a` run twice). It may
+// contain commas; libfuse takes "\\," as a literal one.
+std::string FsName(const std::string& vm_path) {
+  std::error_code error;
+  fs::path source = fs::canonical(vm_path, error);
+  if (error) source = fs::absolute(vm_path).lexically_normal();
+  std::string fsname;
+  for (char c : source.string()) {
+    if (c == ',' || c == '\\') fsname += '\\';
+    fsname += c;
+  }
+  return fsname;
+}
+
 void SetUpLogging(bool foreground, const engine::MountedVm& vm) {
   std::shared_ptr<spdlog::logger> logger;
   if (foreground) {
@@ -101,15 +118,10 @@ int Serve(const std::string& vm_path, const std::string& mountpoint,
   }
   clonefs::ClonefsFs filesystem(*vm, dir_fd, clonefs::FsOptions{});
 
-  // fsname may contain commas; libfuse takes "\\," as a literal one.
-  std::string fsname;
-  for (char c : fs::absolute(vm_path).lexically_normal().string()) {
-    if (c == ',' || c == '\\') fsname += '\\';
-    fsname += c;
-  }
-  std::string fuse_options =
-      fmt::format("fsname=clonefs:{},subtype=clonefs,max_read={}", fsname, clonefs::kMaxRequestBytes);
+  std::string fuse_options = fmt::format("fsname={},subtype=clonefs,max_read={}", FsName(vm_path),
+                                         clonefs::kMaxRequestBytes);
   if (options.read_only) fuse_options += ",ro";
+  if (options.no_exec) fuse_options += ",noexec";
   if (options.allow_other) fuse_options += ",allow_other";
   if (options.default_permissions) fuse_options += ",default_permissions";
   const char* argv[] = {"clonefs", "-o", fuse_options.c_str()};
@@ -151,7 +163,9 @@ int Serve(const std::string& vm_path, const std::string& mountpoint,
 int main(int argc, char** argv) {
   CLI::App app{"Mounts a linked clone as a directory of writable VMDKs.\n"
                "VM is a clone directory, its .vmx, or a plain .vmdk (mounted read-only).\n"
-               "Unmount with fusermount3 -u MOUNTPOINT (or SIGTERM): every write is flushed.",
+               "Also mounted by mount(8) and fstab as type fuse.clonefs.\n"
+               "Unmount with fusermount3 -u MOUNTPOINT, umount MOUNTPOINT (as root) or\n"
+               "SIGTERM: every write is flushed.",
                "clonefs"};
   std::string vm_path, mountpoint;
   bool foreground = false;
@@ -159,7 +173,9 @@ int main(int argc, char** argv) {
   app.add_option("VM", vm_path, "clone directory, .vmx or .vmdk")->required();
   app.add_option("MOUNTPOINT", mountpoint, "an existing directory")->required();
   app.add_flag("-f,--foreground", foreground, "stay in the foreground (log to stderr)");
-  app.add_option("-o", option_lists, "ro, allow_other, default_permissions (comma-separated)")
+  app.add_option("-o", option_lists,
+                 "ro, rw, noexec, allow_other, default_permissions (comma-separated); "
+                 "mount(8)'s generic options are accepted and ignored")
       ->allow_extra_args(false);
   try {
     app.parse(argc, argv);
@@ -173,6 +189,14 @@ int main(int argc, char** argv) {
   auto options = clonefs::ParseMountOptions(option_lists);
   if (!options) {
     std::fprintf(stderr, "clonefs: %s\n", options.error().message().c_str());
+    return 2;
+  }
+  if (clonefs::IsFuseDescriptorMountpoint(mountpoint)) {
+    std::fprintf(stderr,
+                 "clonefs: %s: mount.fuse3's drop_privileges option is not supported "
+                 "(clonefs mounts by itself); remove it, and umount the mountpoint it "
+                 "left behind\n",
+                 mountpoint.c_str());
     return 2;
   }
   mountpoint = fs::absolute(mountpoint).lexically_normal().string();

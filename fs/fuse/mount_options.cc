@@ -4,23 +4,41 @@
 #include <array>
 #include <cerrno>
 #include <sstream>
-#include <string_view>
 
 namespace clonefs {
 namespace {
 
-// mount(8)'s generic options and fstab's: they concern the mount helper, not the file
-// system, and FUSE mounts are always nosuid,nodev for their daemon's user anyway.
-constexpr std::array<std::string_view, 20> kIgnored = {
-    "rw", "defaults", "auto", "noauto", "user", "nouser", "users", "owner",
-    "dev", "nodev", "suid", "nosuid", "exec", "noexec", "_netdev", "nofail",
-    "atime", "noatime", "relatime", "async"};
+// Options that concern mount(8) and fstab, not the file system: mount.fuse3 strips some
+// of them (user, users, auto, noauto, _netdev, nofail), libmount others (x-*, comment=),
+// but clonefs can be run by hand with them, and `uhelper=` does get through.
+constexpr std::array<std::string_view, 11> kMountCommandOptions = {
+    "defaults", "auto",  "noauto", "user",    "nouser", "users",
+    "nousers",  "owner", "group",  "_netdev", "nofail"};
+constexpr std::array<std::string_view, 5> kMountCommandPrefixes = {"x-", "X-",
+                                                                   "comment=", "user=", "uhelper="};
 
-bool Ignored(const std::string& option) {
-  for (std::string_view ignored : kIgnored) {
+// Generic VFS options clonefs does not act on. mount.fuse3 always adds `dev` and `suid`
+// (unless told nodev, nosuid), but a clone's directory is a VM's data: clonefs mounts
+// nosuid,nodev whatever it is told. The atime options change nothing a hypervisor sees,
+// and sync/dirsync nothing durable: writes are durable at each fsync and within the flush
+// interval (docs/daemon.md).
+constexpr std::array<std::string_view, 23> kIgnoredVfsOptions = {
+    "dev",        "nodev",      "suid",        "nosuid",        "atime",    "noatime",
+    "relatime",   "norelatime", "strictatime", "nostrictatime", "diratime", "nodiratime",
+    "lazytime",   "nolazytime", "async",       "sync",          "dirsync",  "iversion",
+    "noiversion", "mand",       "nomand",      "silent",        "loud"};
+
+bool Ignored(std::string_view option) {
+  for (std::string_view ignored : kMountCommandOptions) {
     if (option == ignored) return true;
   }
-  return option.starts_with("x-") || option.starts_with("comment=");
+  for (std::string_view ignored : kIgnoredVfsOptions) {
+    if (option == ignored) return true;
+  }
+  for (std::string_view prefix : kMountCommandPrefixes) {
+    if (option.starts_with(prefix)) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -34,16 +52,33 @@ common::Result<MountOptions> ParseMountOptions(const std::vector<std::string>& o
       if (option.empty() || Ignored(option)) continue;
       if (option == "ro") {
         options.read_only = true;
+      } else if (option == "rw") {
+        options.read_only = false;
+      } else if (option == "noexec") {
+        options.no_exec = true;
+      } else if (option == "exec") {
+        options.no_exec = false;
       } else if (option == "allow_other") {
         options.allow_other = true;
       } else if (option == "default_permissions") {
         options.default_permissions = true;
+      } else if (option == "remount") {
+        return common::Error(EINVAL,
+                             "-o remount: a clonefs mount cannot be changed in place; "
+                             "unmount it and mount it again");
       } else {
         return common::Error(EINVAL, "-o {}: unknown option", option);
       }
     }
   }
   return options;
+}
+
+bool IsFuseDescriptorMountpoint(std::string_view mountpoint) {
+  constexpr std::string_view kPrefix = "/dev/fd/";
+  if (!mountpoint.starts_with(kPrefix) || mountpoint.size() == kPrefix.size()) return false;
+  return mountpoint.substr(kPrefix.size()).find_first_not_of("0123456789") ==
+         std::string_view::npos;
 }
 
 }  // namespace clonefs

@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/mount_table.h"
 #include "tests/integration/integration_util.h"
 #include "tests/support/test_support.h"
 
@@ -89,6 +90,20 @@ inline long DaemonPidByMountpoint(const std::string& mountpoint) {
 
 inline bool IsMountpoint(const std::string& path) {
   return Run({"mountpoint", "-q", path}).exit_code == 0;
+}
+
+// How many mounts /proc/self/mountinfo lists at `path` (field 5): more than one when
+// something was stacked on a mount.
+inline int MountsAt(const std::string& path) {
+  std::istringstream mounts(ReadText("/proc/self/mountinfo"));
+  int count = 0;
+  for (std::string line; std::getline(mounts, line);) {
+    std::istringstream fields(line);
+    std::string field;
+    for (int i = 0; i < 5; ++i) fields >> field;
+    if (common::UnescapeMountField(field) == path) ++count;
+  }
+  return count;
 }
 
 // open(path, flags) and close: 0 when it opened, else its errno.

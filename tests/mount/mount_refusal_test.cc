@@ -6,26 +6,12 @@
 #include <signal.h>
 #include <sys/stat.h>
 
-#include "common/mount_table.h"
 #include "tests/mount/mount_fixture.h"
 
 namespace mount_test {
 namespace {
 
 using testing_support::Sha256OfFile;
-
-// How many mounts /proc/self/mountinfo lists at `path` (field 5).
-int MountsAt(const std::string& path) {
-  std::istringstream mounts(integration::ReadText("/proc/self/mountinfo"));
-  int count = 0;
-  for (std::string line; std::getline(mounts, line);) {
-    std::istringstream fields(line);
-    std::string field;
-    for (int i = 0; i < 5; ++i) fields >> field;
-    if (common::UnescapeMountField(field) == path) ++count;
-  }
-  return count;
-}
 
 class MountRefusalTest : public MountTest {
  protected:
