@@ -62,7 +62,10 @@
 #  attached during that test's fio job; the top of `perf report --no-children` is printed
 #  and the data kept as $BENCH_DIR/perf-TEST.data (report text beside it).
 #
-# Usage: scripts/bench.sh [all | export | clone]     (no argument: all = both parts)
+# chain: reads of clones over 1, 8 and 32 snapshot layers against a qcow2 backing chain
+#     of the same depths under qsd; scripts/bench-chain.sh (its header says how).
+#
+# Usage: scripts/bench.sh [all | export | clone | chain]     (no argument: all parts)
 #   BENCH_DIR   work dir holding the cached images   (default /var/tmp/clonefs-bench)
 #   BUILD_DIR   CMake build dir with tools/clonectl and fs/clonefs to benchmark (default
 #               build/release, configured and built incrementally first; when BUILD_DIR is
@@ -91,12 +94,13 @@ root=$(pwd)
 
 part=${1:-all}
 case $part in
-  all | export | clone) ;;
+  all | export | clone | chain) ;;
   -h | --help) sed -n '3,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "usage: scripts/bench.sh [all | export | clone]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [all | export | clone | chain]" >&2; exit 2 ;;
 esac
 want() { [ "$part" = all ] || [ "$part" = "$1" ]; }
-(($# <= 1)) || { echo "usage: scripts/bench.sh [all | export | clone]" >&2; exit 2; }
+(($# <= 1)) || { echo "usage: scripts/bench.sh [all | export | clone | chain]" >&2; exit 2; }
+if [ "$part" = chain ]; then exec bash scripts/bench-chain.sh; fi
 
 bench_dir=${BENCH_DIR:-/var/tmp/clonefs-bench}
 runs=${RUNS:-3}
@@ -941,6 +945,7 @@ clone_part() {
 
 if want export; then export_part; fi
 if want clone; then clone_part; fi
+if [ "$part" = all ]; then BUILD_DIR=$build_dir bash scripts/bench-chain.sh || failed=1; fi
 
 if ((failed)); then
   echo "bench: FAILED: an output differs (see above)" >&2

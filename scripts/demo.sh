@@ -3,7 +3,10 @@
 # The main job, end to end: builds clonefs, makes a golden VMDK holding an ext4 file
 # system (qemu-img), makes 5 linked clones of it in milliseconds, mounts them with
 # clonefs, writes different files into each clone's disk (losetup + ext4), and shows what
-# each clone sees and the space each uses; the golden disk never changes. Everything
+# each clone sees and the space each uses; the golden disk never changes. Then it takes a
+# snapshot point of one clone, makes a linked clone of that snapshot point (a clone of a
+# clone) and a full clone (independent monolithicSparse VMDKs), and shows that deleting
+# a snapshot point a clone depends on is refused. Everything
 # happens in a temporary directory; every mount, loop device and daemon is cleaned up at
 # the end, also on failure or Ctrl-C.
 set -euo pipefail
@@ -109,3 +112,15 @@ for c in "${clones[@]}"; do
   echo "mnt/$c unmounted"
 done
 "$clonectl" info db1 | sed -n '3p'
+
+say "A snapshot point of web1, and a linked clone of it: a clone of a clone"
+"$clonectl" snapshot web1 configured
+"$clonectl" clone web1 web1-copy --linked --snapshot configured
+clones+=(web1-copy)
+mkdir -p mnt/web1-copy
+"$clonefs" web1-copy mnt/web1-copy
+printf 'web1-copy /etc/hostname: %s\n' "$(debugfs -R 'cat /etc/hostname' mnt/web1-copy/base-flat.vmdk 2>/dev/null)"
+"$clonectl" snapshots web1
+
+say "A snapshot point a clone depends on cannot be deleted"
+"$clonectl" delete web1 --snapshot configured || echo "(exit status $?)"
