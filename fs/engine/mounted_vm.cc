@@ -62,6 +62,11 @@ Status MountedVm::OpenClone(common::Storage& storage, const MountRequest& reques
   }
 
   for (const CloneDisk& disk : config.disks) {
+    for (const FingerprintedFile& file : disk.parent_fingerprint.files) {
+      if (fs::path(file.path).parent_path() == vm_dir_) {
+        hidden_files_.push_back(fs::path(file.path).filename().string());
+      }
+    }
     BOOST_OUTCOME_TRY(cow, OpenCloneDisk(storage, meta, disk, !read_only_));
     PresentedDisk presented;
     presented.name = disk.name;

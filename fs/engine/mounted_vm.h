@@ -51,6 +51,10 @@ class MountedVm {
   const std::string& vm_dir() const { return vm_dir_; }
   // The metadata directory's name inside vm_dir, hidden from the mount.
   static const char* hidden_name();
+  // Other files directly in vm_dir the mount hides: the base chain's files when the VM
+  // directory holds them (a VM adopted by its first snapshot point), which only the
+  // layers above may read. (Chain files in subdirectories stay visible, read-only.)
+  const std::vector<std::string>& hidden_files() const { return hidden_files_; }
   bool read_only() const { return read_only_; }
   std::vector<PresentedDisk>& disks() { return disks_; }
 
@@ -70,6 +74,7 @@ class MountedVm {
   bool closed_ = false;
   std::unique_ptr<VmLock> lock_;
   std::vector<PresentedDisk> disks_;
+  std::vector<std::string> hidden_files_;
 };
 
 }  // namespace engine

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 
@@ -94,8 +95,10 @@ std::optional<fuse_ino_t> ClonefsFs::PresentedChild(fuse_ino_t parent,
 }
 
 bool ClonefsFs::Hidden(fuse_ino_t parent, const std::string& name) const {
-  return parent == FUSE_ROOT_ID &&
-         (name == engine::MountedVm::hidden_name() || presented_.count(name) > 0);
+  if (parent != FUSE_ROOT_ID) return false;
+  const auto& files = vm_.hidden_files();
+  return name == engine::MountedVm::hidden_name() || presented_.count(name) > 0 ||
+         std::find(files.begin(), files.end(), name) != files.end();
 }
 
 int ClonefsFs::CreatableIn(fuse_ino_t parent, const std::string& name, Node* dir) const {

@@ -237,5 +237,42 @@ TEST_F(SnapshotTest, RevertAndDeleteThroughTheCommandLine) {
   EXPECT_FALSE(std::filesystem::exists(vm));
 }
 
+TEST_F(SnapshotTest, TheFirstSnapshotOfAnUnmanagedVmAdoptsIt) {
+  const std::string dir = Path("golden-vm");
+  std::filesystem::create_directories(dir + "/data");
+  std::filesystem::rename(parent_, dir + "/golden.vmdk");
+  MakeParent("golden-vm/data/extra.vmdk", "8M", {"write -P 0x66 0 8M"});
+  const std::string vmx_text =
+      "displayName = \"golden\"\nscsi0.present = \"TRUE\"\n"
+      "scsi0:0.fileName = \"golden.vmdk\"\nscsi0:1.fileName = \"data/extra.vmdk\"\n";
+  std::ofstream(dir + "/golden.vmx") << vmx_text;
+  const std::string base_sha = testing_support::Sha256OfFile(dir + "/golden.vmdk");
+
+  auto r = Clonectl({"snapshot", dir, "installed"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The disk outside the directory's top level now points at the presented descriptor.
+  const std::string vmx_now = ReadText(dir + "/golden.vmx");
+  EXPECT_NE(vmx_now.find("scsi0:1.fileName = \"extra.vmdk\""), std::string::npos) << vmx_now;
+  EXPECT_NE(vmx_now.find("scsi0:0.fileName = \"golden.vmdk\""), std::string::npos) << vmx_now;
+  {
+    MountedClone m(dir, Path("mnt"));
+    ASSERT_MOUNTED(m);
+    // The presented golden.vmdk replaces the base file of the same name.
+    EXPECT_TRUE(QemuImgCompare(m / "golden.vmdk", expected_, {"-f", "vmdk", "-F", "raw"}));
+    EXPECT_TRUE(QemuIo(m / "extra.vmdk", {"read -P 0x66 0 8M"}));
+    ASSERT_TRUE(QemuIo(m / "golden.vmdk", {"write -P 0x77 0 1M"}));
+  }
+  EXPECT_EQ(testing_support::Sha256OfFile(dir + "/golden.vmdk"), base_sha);  // read-only base
+  const std::string c1 = CloneOf(dir, "c1", "installed");
+  EXPECT_TRUE(ReadsAs(c1, expected_));
+  auto list = integration::ParseJson(Clonectl({"snapshots", dir, "--json"}).out);
+  ASSERT_EQ(list["snapshots"].size(), 1u);
+  EXPECT_EQ(list["snapshots"][0]["name"], "installed");
+  EXPECT_EQ(list["snapshots"][0]["dependents"][0]["path"], c1);
+  // A plain VMDK cannot be adopted.
+  EXPECT_TRUE(integration::IsOneLineError(Clonectl({"snapshot", dir + "/data/extra.vmdk", "x"}),
+                                          "a plain .vmdk has no snapshot points"));
+}
+
 }  // namespace
 }  // namespace mount_test

@@ -177,12 +177,12 @@ TEST_F(ResolveCloneSourceTest, RefusesAMalformedVmxNamingItAndTheLine) {
             "/vm/golden/golden.vmx: line 2: no '=' (expected key = \"value\")");
 }
 
-TEST_F(ResolveCloneSourceTest, RefusesACloneDirectory) {
+TEST_F(ResolveCloneSourceTest, RefusesAManagedVmDirectory) {
   ASSERT_TRUE(storage_.CreateDirectory("/vm/golden/.clonefs").ok());
   auto source = ResolveCloneSource(storage_, "/vm/golden");
   ASSERT_FALSE(source);
   EXPECT_EQ(source.error().code(), ENOTSUP);
-  EXPECT_NE(source.error().message().find("linked clone"), std::string::npos);
+  EXPECT_NE(source.error().message().find("managed by clonefs"), std::string::npos);
 }
 
 TEST_F(ResolveCloneSourceTest, RefusesAMissingSource) {

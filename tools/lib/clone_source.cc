@@ -212,8 +212,8 @@ Result<CloneSource> ResolveCloneSource(common::Storage& storage, const std::stri
   const std::string vmx_dir = fs::path(vm.vmx_path).parent_path().string();
   if (storage.Stat(vmx_dir + "/" + engine::kMetadataDirName)) {
     return Error(ENOTSUP,
-                 "{}: belongs to a clonefs linked clone; cloning a clone needs "
-                 "snapshot points, which are not supported yet",
+                 "{}: belongs to a VM managed by clonefs; give its directory to clone "
+                 "one of its snapshot points",
                  vm.vmx_display);
   }
   BOOST_OUTCOME_TRY(vmx, ReadVmx(storage, vm.vmx_path, vm.vmx_display, vmx_info));

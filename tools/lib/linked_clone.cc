@@ -333,6 +333,27 @@ Result<engine::CloneConfig> CloneManagedVm(common::Storage& storage,
   return BuildAside(storage, request, dest, plan, registered, unregister);
 }
 
+// Copies the VM's .vmx and nvram into `meta`/snapshots for a snapshot point.
+Status RecordVmFilesForAdoption(common::Storage& storage, const CloneSourceVm& vm,
+                                const std::string& meta, const std::string& stem,
+                                const std::string& vmx_text, engine::SnapshotPoint& snapshot) {
+  const std::string dir = meta + "/" + engine::kSnapshotsDirName;
+  BOOST_OUTCOME_TRYV(storage.CreateDirectory(dir));
+  const std::string vmx_copy = std::string(engine::kSnapshotsDirName) + "/" + stem + ".vmx";
+  BOOST_OUTCOME_TRYV(WriteNewFile(storage, meta + "/" + vmx_copy,
+                                  std::as_bytes(std::span(vmx_text.data(), vmx_text.size())),
+                                  (vm.vmx_mode & 0777) | 0600));
+  snapshot.vmx_file = vmx_copy;
+  if (vm.nvram_path) {
+    const std::string nvram_copy =
+        std::string(engine::kSnapshotsDirName) + "/" + stem + ".nvram";
+    BOOST_OUTCOME_TRYV(
+        CopySmallFile(storage, *vm.nvram_path, meta + "/" + nvram_copy, kMaxNvramBytes));
+    snapshot.nvram_file = nvram_copy;
+  }
+  return storage.SyncDirectory(dir);
+}
+
 }  // namespace
 
 Result<engine::CloneConfig> CreateLinkedClone(common::Storage& storage,
@@ -354,6 +375,82 @@ Result<engine::CloneConfig> CreateLinkedClone(common::Storage& storage,
   }
   BOOST_OUTCOME_TRY(plan, PlanFromUnmanaged(storage, request.source));
   return BuildAside(storage, request, dest, plan, nullptr, nullptr);
+}
+
+Result<engine::CloneConfig> AdoptVm(common::Storage& storage, const std::string& vm_path,
+                                    const std::string& snapshot_name) {
+  BOOST_OUTCOME_TRYV(CheckSnapshotName(snapshot_name));
+  BOOST_OUTCOME_TRY(plan, PlanFromUnmanaged(storage, vm_path));
+  if (!plan.vm) {
+    return Error(EINVAL, "{}: a plain .vmdk has no snapshot points: make a linked clone of "
+                 "it (clonectl clone) and take snapshot points of the clone", vm_path);
+  }
+  const CloneSourceVm& vm = *plan.vm;
+  const std::string vm_dir = fs::path(vm.vmx_path).parent_path().string();
+  const std::string vmx_name = fs::path(vm.vmx_path).filename().string();
+  const std::string meta = vm_dir + "/" + engine::kMetadataDirName;
+  const std::string temp = fmt::format("{}/.clonefs.adopt-tmp-{}", vm_dir, ::getpid());
+  RemoveTree(storage, temp);
+  BOOST_OUTCOME_TRYV(storage.CreateDirectory(temp));
+  auto built = [&]() -> Result<engine::CloneConfig> {
+    engine::CloneConfig config;
+    config.vm_id = engine::ToHex(engine::NewLayerId());
+    config.display_name =
+        vm.vmx.Get("displayName").value_or(fs::path(vm_dir).filename().string());
+    config.created_utc = UtcNow();
+    config.source = vm_path;
+    config.vmx = vmx_name;
+    // Disks the .vmx names otherwise than "D.vmdk" beside it would reach the read-only
+    // base through the mount's passthrough: they are pointed at the presented
+    // descriptors (the snapshot point records the .vmx as rewritten).
+    VmxFile vmx = vm.vmx;
+    bool rewritten = false;
+    for (const DiskPlan& disk_plan : plan.disks) {
+      BOOST_OUTCOME_TRY(disk, BuildDisk(storage, temp, disk_plan));
+      config.disks.push_back(std::move(disk));
+      const std::string presented = disk_plan.source.name + ".vmdk";
+      if (vmx.Get(disk_plan.source.file_key) != presented) {
+        vmx.Set(disk_plan.source.file_key, presented);
+        rewritten = true;
+      }
+    }
+    const std::string vmx_text = vmx.Text();
+    if (rewritten) {
+      const std::string staged = "." + vmx_name + ".clonefs-adopt";
+      (void)storage.Remove(vm_dir + "/" + staged);
+      BOOST_OUTCOME_TRYV(WriteNewFile(storage, vm_dir + "/" + staged,
+                                      std::as_bytes(std::span(vmx_text.data(), vmx_text.size())),
+                                      (vm.vmx_mode & 0777) | 0600));
+      config.pending_renames.emplace_back(staged, vmx_name);
+    }
+    // The first snapshot point is the base itself: no layer of its own.
+    engine::SnapshotPoint snapshot;
+    snapshot.name = snapshot_name;
+    snapshot.created_utc = config.created_utc;
+    snapshot.layer_ids.assign(config.disks.size(), "");
+    BOOST_OUTCOME_TRYV(RecordVmFilesForAdoption(storage, vm, temp, "snapshot-adopted", vmx_text,
+                                                snapshot));
+    config.snapshots.push_back(std::move(snapshot));
+    BOOST_OUTCOME_TRYV(engine::WriteFileAtomically(
+        storage, temp + "/" + engine::kCloneConfigName, engine::SerializeCloneConfig(config)));
+    BOOST_OUTCOME_TRY(lock, storage.CreateExclusive(temp + "/lock"));
+    BOOST_OUTCOME_TRYV(lock->Sync());
+    BOOST_OUTCOME_TRYV(storage.SyncDirectory(temp));
+    BOOST_OUTCOME_TRYV(storage.SyncDirectory(vm_dir));
+    return config;
+  }();
+  if (built) {
+    // The commit: the directory becomes a managed VM in one rename.
+    if (Status s = storage.Rename(temp, meta, /*no_replace=*/true); !s.ok()) built = s;
+  }
+  if (!built) {
+    RemoveTree(storage, temp);
+    return built.error();
+  }
+  BOOST_OUTCOME_TRYV(storage.SyncDirectory(vm_dir));
+  // Finish the .vmx rewrite under the VM's lock, as any later locker would.
+  BOOST_OUTCOME_TRY(locked, LockVm(storage, vm_dir, "snapshot"));
+  return locked.config;
 }
 
 }  // namespace tools

@@ -27,4 +27,12 @@ struct LinkedCloneRequest {
 common::Result<engine::CloneConfig> CreateLinkedClone(common::Storage& storage,
                                                       const LinkedCloneRequest& request);
 
+// The first snapshot point of an unmanaged VM directory (a .vmx and its VMDKs) adopts
+// it (docs/snapshots.md, "Adopting a VM"): its disks' chains become read-only,
+// fingerprinted base layers, `.clonefs/` is made inside the directory (built aside and
+// renamed into place: the commit), each disk gets an empty top layer, and snapshot point
+// `snapshot_name` records the base state. Mount the directory with clonefs to run it.
+common::Result<engine::CloneConfig> AdoptVm(common::Storage& storage, const std::string& vm_path,
+                                            const std::string& snapshot_name);
+
 }  // namespace tools

@@ -8,6 +8,7 @@
 #include "fs/engine/disk_chain.h"
 #include "fs/engine/layer_checksums.h"
 #include "tools/lib/clone_source.h"
+#include "tools/lib/linked_clone.h"
 #include "tools/lib/small_files.h"
 #include "tools/lib/vmx_file.h"
 
@@ -168,6 +169,10 @@ Result<engine::SnapshotPoint> TakeSnapshot(common::Storage& storage, const std::
                                            const std::string& name,
                                            const SnapshotOptions& options) {
   BOOST_OUTCOME_TRYV(CheckSnapshotName(name));
+  if (!IsManagedVm(storage, VmDirectory(storage, vm_path))) {
+    BOOST_OUTCOME_TRY(adopted, AdoptVm(storage, vm_path, name));
+    return adopted.snapshots.front();
+  }
   BOOST_OUTCOME_TRY(vm, LockVm(storage, vm_path, "snapshot"));
   return TakeSnapshot(storage, vm, name, options);
 }
