@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <set>
 
+#include "fs/engine/delta_layer.h"
+
 namespace tools {
 namespace {
 
@@ -112,6 +114,26 @@ void RemoveUnreferencedFiles(common::Storage& storage, const std::string& meta,
 
 std::string LayerFileStem(const std::string& disk_name, const std::string& layer_id) {
   return disk_name + "-" + layer_id.substr(0, 16);
+}
+
+Status StartEmptyTop(common::Storage& storage, const std::string& meta, engine::CloneDisk& disk,
+                     const std::string& parent_id) {
+  engine::DeltaHeader header = engine::DeltaHeader::ForCapacity(disk.capacity_bytes);
+  header.layer_id = engine::NewLayerId();
+  BOOST_OUTCOME_TRY(parent, engine::ParseLayerId(parent_id));
+  header.parent_layer_id = parent;
+  header.parent_fingerprint = engine::Digest(disk.parent_fingerprint);
+  const std::string id = engine::ToHex(header.layer_id);
+  const std::string stem = LayerFileStem(disk.name, id);
+  BOOST_OUTCOME_TRY(fresh, engine::DeltaLayer::Create(
+                               storage, {meta + "/" + stem + ".delta", meta + "/" + stem + ".map"},
+                               header));
+  BOOST_OUTCOME_TRYV(fresh->Close());
+  disk.layer_id = id;
+  disk.parent_layer_id = parent_id;
+  disk.delta_file = stem + ".delta";
+  disk.map_file = stem + ".map";
+  return Status::Ok();
 }
 
 std::string UtcNow() {

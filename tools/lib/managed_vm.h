@@ -47,6 +47,12 @@ void RemoveUnreferencedFiles(common::Storage& storage, const std::string& meta,
 // The names new layer files of disk `disk_name` get: "<disk>-<16 hex digits of the id>".
 std::string LayerFileStem(const std::string& disk_name, const std::string& layer_id);
 
+// Creates an empty top layer for `disk` over layer `parent_id` ("" for the base) in
+// `meta`, closed cleanly, and makes `disk` name it as its top. The files are unreferenced
+// until the caller commits clone.json.
+common::Status StartEmptyTop(common::Storage& storage, const std::string& meta,
+                             engine::CloneDisk& disk, const std::string& parent_id);
+
 // "2026-11-29T07:50:00Z".
 std::string UtcNow();
 

@@ -69,22 +69,7 @@ Result<engine::SnapshotPoint> RevertToSnapshot(common::Storage& storage,
     const std::string& layer_id = snapshot.layer_ids[i];
     // The chain the disk goes back to is checked before anything is written.
     BOOST_OUTCOME_TRY(lower, engine::OpenLowerChain(storage, vm.meta, disk, layer_id));
-    engine::DeltaHeader header = engine::DeltaHeader::ForCapacity(disk.capacity_bytes);
-    header.layer_id = engine::NewLayerId();
-    BOOST_OUTCOME_TRY(parent_id, engine::ParseLayerId(layer_id));
-    header.parent_layer_id = parent_id;
-    header.parent_fingerprint = engine::Digest(disk.parent_fingerprint);
-    const std::string id = engine::ToHex(header.layer_id);
-    const std::string stem = LayerFileStem(disk.name, id);
-    BOOST_OUTCOME_TRY(fresh, engine::DeltaLayer::Create(
-                                 storage, {vm.meta + "/" + stem + ".delta",
-                                           vm.meta + "/" + stem + ".map"},
-                                 header));
-    BOOST_OUTCOME_TRYV(fresh->Close());
-    disk.layer_id = id;
-    disk.parent_layer_id = layer_id;
-    disk.delta_file = stem + ".delta";
-    disk.map_file = stem + ".map";
+    BOOST_OUTCOME_TRYV(StartEmptyTop(storage, vm.meta, disk, layer_id));
     // The disk's contents changed under its descriptor: a new CID tells hypervisors so.
     const auto& base = static_cast<const engine::VmdkLowerLayers&>(lower->base());
     BOOST_OUTCOME_TRYV(engine::WriteFileAtomically(

@@ -84,22 +84,8 @@ Result<engine::FrozenLayer> FreezeTop(common::Storage& storage, const LockedVm& 
       storage, *top, engine::LayerFilePath(vm.meta, frozen.sums_file), sums_options));
   done += top->owned_blocks() * engine::kBlockBytes;
 
-  engine::DeltaHeader header = engine::DeltaHeader::ForCapacity(disk.capacity_bytes);
-  header.layer_id = engine::NewLayerId();
-  header.parent_layer_id = top->header().layer_id;
-  header.parent_fingerprint = top->header().parent_fingerprint;
-  const std::string id = engine::ToHex(header.layer_id);
-  const std::string stem = LayerFileStem(disk.name, id);
-  BOOST_OUTCOME_TRY(fresh, engine::DeltaLayer::Create(
-                               storage, {vm.meta + "/" + stem + ".delta",
-                                         vm.meta + "/" + stem + ".map"},
-                               header));
-  BOOST_OUTCOME_TRYV(fresh->Close());
   next.frozen.push_back(frozen);
-  next.layer_id = id;
-  next.parent_layer_id = frozen.layer_id;
-  next.delta_file = stem + ".delta";
-  next.map_file = stem + ".map";
+  BOOST_OUTCOME_TRYV(StartEmptyTop(storage, vm.meta, next, frozen.layer_id));
   return frozen;
 }
 
