@@ -1,33 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tools/lib/linked_clone.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <chrono>
-#include <filesystem>
 
 #include "fs/engine/delta_layer.h"
+#include "tools/lib/clone_dir.h"
 #include "tools/lib/clone_source.h"
-#include "tools/lib/clone_vmx.h"
 #include "vmdk/disk.h"
 #include "vmdk/flat_descriptor.h"
 
 namespace tools {
 namespace {
 
-namespace fs = std::filesystem;
 using common::Error;
 using common::Result;
 using common::Status;
-
-std::string Normal(const std::string& path) {
-  fs::path p = fs::absolute(path).lexically_normal();
-  std::string s = p.string();
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  return s;
-}
 
 std::string UtcNow() {
   auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
@@ -36,23 +24,6 @@ std::string UtcNow() {
   char text[32];
   std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return text;
-}
-
-// Removes a directory tree built by this file (files and directories only).
-void RemoveTree(common::Storage& storage, const std::string& dir) {
-  auto names = storage.ListDirectory(dir);
-  if (names) {
-    for (const std::string& name : names.value()) {
-      std::string path = dir + "/" + name;
-      auto info = storage.Stat(path);
-      if (info && info.value().is_directory) {
-        RemoveTree(storage, path);
-      } else {
-        (void)storage.Remove(path);
-      }
-    }
-  }
-  (void)storage.RemoveDirectory(dir);
 }
 
 struct ParentChain {
@@ -76,31 +47,6 @@ Status MakeChainReadOnly(common::Storage& storage, const vmdk::Disk& disk) {
     }
   }
   return Status::Ok();
-}
-
-// A new file at `path` holding `contents`, durable, with permission bits `mode`.
-Status WriteNewFile(common::Storage& storage, const std::string& path,
-                    std::span<const std::byte> contents, uint32_t mode) {
-  BOOST_OUTCOME_TRY(file, storage.CreateExclusive(path));
-  BOOST_OUTCOME_TRYV(file->WriteAt(0, contents));
-  BOOST_OUTCOME_TRYV(file->Sync());
-  return storage.SetMode(path, mode);
-}
-
-// Copies an nvram file into a new file with the same permissions, owner-writable (the
-// hypervisor rewrites it).
-Status CopyNvram(common::Storage& storage, const std::string& from, const std::string& to) {
-  // NVRAM files are 8-512 KiB; a far larger one is not an nvram, and it is read whole.
-  constexpr uint64_t kMaxNvramBytes = 16 << 20;
-  BOOST_OUTCOME_TRY(info, storage.Stat(from));
-  BOOST_OUTCOME_TRY(source, storage.Open(from, common::OpenMode::kReadOnly));
-  BOOST_OUTCOME_TRY(size, source->Size());
-  if (size > kMaxNvramBytes) {
-    return Error(EINVAL, "{}: {} bytes is too large for an nvram file", from, size);
-  }
-  std::vector<std::byte> bytes(size);
-  BOOST_OUTCOME_TRYV(source->ReadExactAt(0, bytes, "nvram"));
-  return WriteNewFile(storage, to, bytes, (info.mode & 0666) | 0600);
 }
 
 // One disk's empty delta layer in `meta`, and its clone.json record.
@@ -148,17 +94,8 @@ Result<engine::CloneConfig> BuildClone(common::Storage& storage, const std::stri
   }
 
   if (source.vm) {
-    const CloneSourceVm& vm = *source.vm;
-    CloneVmxEdits edits{config.display_name, source.disks, dest_name + ".nvram"};
-    if (vm.nvram_path) {
-      BOOST_OUTCOME_TRYV(CopyNvram(storage, *vm.nvram_path, dir + "/" + *edits.nvram_name));
-    }
-    const std::string vmx_name = dest_name + ".vmx";
-    const std::string text = MakeCloneVmx(vm.vmx, edits).Text();
-    // The parent's permissions, owner-writable: the hypervisor rewrites its .vmx.
-    BOOST_OUTCOME_TRYV(WriteNewFile(storage, dir + "/" + vmx_name,
-                                    std::as_bytes(std::span(text.data(), text.size())),
-                                    (vm.vmx_mode & 0777) | 0600));
+    BOOST_OUTCOME_TRY(vmx_name, WriteCloneVmConfig(storage, dir, dest_name, *source.vm,
+                                                   config.display_name, source.disks));
     config.vmx = vmx_name;
   }
 
@@ -175,11 +112,7 @@ Result<engine::CloneConfig> BuildClone(common::Storage& storage, const std::stri
 
 Result<engine::CloneConfig> CreateLinkedClone(common::Storage& storage,
                                               const LinkedCloneRequest& request) {
-  const std::string dest = Normal(request.destination);
-  if (storage.Stat(dest)) return Error(EEXIST, "{}: already exists", request.destination);
-  const std::string dest_parent = fs::path(dest).parent_path().string();
-  BOOST_OUTCOME_TRY(parent_info, storage.Stat(dest_parent));
-  if (!parent_info.is_directory) return Error(ENOTDIR, "{}: not a directory", dest_parent);
+  BOOST_OUTCOME_TRY(dest, CheckDestination(storage, request.destination));
   BOOST_OUTCOME_TRY(source, ResolveCloneSource(storage, request.source));
 
   // Every chain is opened and checked before anything is changed or created.
@@ -201,20 +134,12 @@ Result<engine::CloneConfig> CreateLinkedClone(common::Storage& storage,
     parent.fingerprint = std::move(fingerprint);
   }
 
-  const std::string dest_name = fs::path(dest).filename().string();
-  const std::string temp = fmt::format("{}/.{}.clonefs-tmp-{}", dest_parent, dest_name, ::getpid());
-  RemoveTree(storage, temp);  // a leftover of an earlier crash of this same pid
-  BOOST_OUTCOME_TRYV(storage.CreateDirectory(temp));
-  auto config = BuildClone(storage, temp, request, dest_name, source, parents);
-  if (!config) {
-    RemoveTree(storage, temp);
-    return config.error();
-  }
-  if (Status s = storage.Rename(temp, dest, /*no_replace=*/true); !s.ok()) {
-    RemoveTree(storage, temp);
-    return s.code() == EEXIST ? Error(EEXIST, "{}: already exists", request.destination) : s;
-  }
-  BOOST_OUTCOME_TRYV(storage.SyncDirectory(dest_parent));
+  engine::CloneConfig config;
+  BOOST_OUTCOME_TRYV(BuildAndPublish(storage, dest, [&](const std::string& dir) -> Status {
+    BOOST_OUTCOME_TRY(built, BuildClone(storage, dir, request, dest.name, source, parents));
+    config = std::move(built);
+    return Status::Ok();
+  }));
   return config;
 }
 
