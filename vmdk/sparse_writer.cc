@@ -244,11 +244,32 @@ class Copier {
     // that order: the file only becomes visible, renamed, after it is all synced.
     std::array<little_uint32_buf_t, kWriterGtesPerGt> encoded;
     for (size_t i = 0; i < table.size(); ++i) encoded[i] = table[i];
-    const auto bytes = std::as_bytes(std::span(encoded));
     static_assert(sizeof(encoded) == kTableBytes);
-    BOOST_OUTCOME_TRYV(
-        out_.WriteAt((layout_.gt_sector + unit.table * kTableSectors) * kSectorBytes, bytes));
-    return out_.WriteAt((layout_.rgt_sector + unit.table * kTableSectors) * kSectorBytes, bytes);
+    // Only the sectors holding an entry are written (one sector maps 8 MiB): the others
+    // stay holes of zeros, so a table straddling two host pages does not take both when
+    // the data lies under one.
+    constexpr uint64_t kEntriesPerSector = kSectorBytes / sizeof(uint32_t);
+    const auto bytes = std::as_bytes(std::span(encoded));
+    for (uint64_t sector = 0; sector < kTableSectors;) {
+      auto used = [&](uint64_t s) {
+        return std::any_of(table.begin() + s * kEntriesPerSector,
+                           table.begin() + (s + 1) * kEntriesPerSector,
+                           [](uint32_t e) { return e != 0; });
+      };
+      if (!used(sector)) {
+        ++sector;
+        continue;
+      }
+      uint64_t end = sector + 1;
+      while (end < kTableSectors && used(end)) ++end;
+      const auto part = bytes.subspan(sector * kSectorBytes, (end - sector) * kSectorBytes);
+      for (uint64_t first : {layout_.gt_sector, layout_.rgt_sector}) {
+        BOOST_OUTCOME_TRYV(
+            out_.WriteAt((first + unit.table * kTableSectors + sector) * kSectorBytes, part));
+      }
+      sector = end;
+    }
+    return Status::Ok();
   }
 
   const DiskSource& source_;
