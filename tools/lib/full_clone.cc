@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <map>
@@ -72,6 +73,8 @@ Result<vmdk::DiskDdb> PresentedDdb(common::Storage& storage, const engine::Prese
     text.assign(size, '\0');
     BOOST_OUTCOME_TRYV(file->ReadExactAt(0, std::as_writable_bytes(std::span(text)), "descriptor"));
   }
+  // QEMU rewrites a text descriptor as whole sectors padded with NULs (its CID update).
+  text.resize(std::min(text.size(), text.find('\0')));
   auto descriptor = vmdk::Descriptor::Parse(text);
   if (!descriptor) {
     return descriptor.error().WithContext(disk.descriptor_path.empty() ? disk.name + ".vmdk"
