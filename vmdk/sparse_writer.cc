@@ -1,19 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "vmdk/sparse_writer.h"
 
-#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <boost/endian/buffers.hpp>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <utility>
 #include <vector>
+
+#include <boost/endian/buffers.hpp>
+#include <fmt/format.h>
 
 #include "common/copy_buffer.h"
 #include "common/worker_pool.h"
@@ -65,6 +68,56 @@ Layout PlanLayout(uint64_t capacity_bytes) {
   return l;
 }
 
+// Has the device write grains back while the workers read on (File::StartWriteback), so
+// that the final Sync has little left to do. From a thread of its own: sync_file_range
+// waits when the device is busy, and the workers must not.
+class WritebackThread {
+ public:
+  explicit WritebackThread(common::File& out) : out_(out), thread_([this] { Run(); }) {}
+  ~WritebackThread() { Stop(); }
+  WritebackThread(const WritebackThread&) = delete;
+  WritebackThread& operator=(const WritebackThread&) = delete;
+
+  void Add(uint64_t offset_bytes, uint64_t length_bytes) {
+    {
+      std::lock_guard lock(mutex_);
+      ranges_.emplace_back(offset_bytes, length_bytes);
+    }
+    wake_.notify_one();
+  }
+  // Returns once the thread has stopped; ranges not started yet are left to Sync.
+  void Stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Run() {
+    std::unique_lock lock(mutex_);
+    while (true) {
+      wake_.wait(lock, [this] { return stop_ || !ranges_.empty(); });
+      if (stop_) return;
+      std::vector<std::pair<uint64_t, uint64_t>> batch;
+      batch.swap(ranges_);
+      lock.unlock();
+      // Only a hint: a write error surfaces at the final Sync.
+      for (const auto& [offset, length] : batch) (void)out_.StartWriteback(offset, length);
+      lock.lock();
+    }
+  }
+
+  common::File& out_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges_;  // guarded by mutex_
+  bool stop_ = false;                                  // guarded by mutex_
+  std::thread thread_;  // last: starts once the members it uses exist
+};
+
 // Copies the source's data into grains and fills the grain tables. Work is handed out one
 // grain table (32 MiB of the disk) at a time, so each table is filled by one worker and
 // written once, when that worker is done with it; file space for grains is taken from a
@@ -81,11 +134,15 @@ class Copier {
 
   // Copies everything; returns the first failure (the other workers stop at once).
   Status Run() {
+    WritebackThread writeback(out_);
+    writeback_ = &writeback;
     common::RunWorkers(
         options_.threads, [this] { Work(); },
         [this] {
           if (options_.progress) options_.progress(done_bytes_.load());
         });
+    writeback.Stop();  // before the caller syncs, or removes, the file
+    writeback_ = nullptr;
     std::lock_guard lock(mutex_);
     return first_error_;
   }
@@ -225,6 +282,7 @@ class Copier {
           }
           BOOST_OUTCOME_TRYV(
               out_.WriteAt(sector * kSectorBytes, piece.first(kept_count * kGrainBytes)));
+          writeback_->Add(sector * kSectorBytes, kept_count * kGrainBytes);
           for (uint64_t k = 0; k < kept_count; ++k) {
             table[kept[k] % kWriterGtesPerGt] =
                 static_cast<uint32_t>(sector + k * kWriterGrainSectors);
@@ -278,7 +336,8 @@ class Copier {
   const SparseWriteOptions& options_;
   const uint64_t piece_grains_;
 
-  std::atomic<uint64_t> next_slot_{0};  // grains given file space so far
+  WritebackThread* writeback_ = nullptr;  // set while Run runs
+  std::atomic<uint64_t> next_slot_{0};    // grains given file space so far
   std::atomic<uint64_t> grains_written_{0};
   std::atomic<uint64_t> done_bytes_{0};
   std::atomic<bool> stopped_{false};

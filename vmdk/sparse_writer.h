@@ -26,7 +26,9 @@
 // Durability: the file is built under a temporary name beside `out_path`, made durable
 // (fdatasync), and renamed to `out_path` without replacing anything; the directory is
 // then synced. On any failure or cancellation the temporary file is removed: there is
-// either a complete file at out_path or none.
+// either a complete file at out_path or none. While the copy runs, a thread of its own
+// asks the device to start writing back each batch of grains as it is written
+// (File::StartWriteback), so that the final fdatasync has little left to do.
 //
 // GTEs and GDEs are 32-bit sector numbers, so grain data must end below 2^32 sectors
 // (2 TiB of file): a disk with more data than fits fails with EFBIG and leaves nothing.
@@ -74,7 +76,9 @@ struct SparseWriteOptions {
   std::string extent_file_name;
   // Carried into the embedded descriptor (see disk_ddb.h).
   DiskDdb ddb;
-  // Worker threads reading the source and writing grains in parallel.
+  // Worker threads reading the source and writing grains in parallel (plus the writeback
+  // thread). The copy mostly waits for the device: more workers than cores keep more
+  // reads in flight.
   unsigned threads = 2;
   // Each worker reads up to this much at a time (rounded to whole grains).
   uint64_t read_bytes = 4 << 20;
