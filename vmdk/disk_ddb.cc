@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "vmdk/disk_ddb.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <functional>
 #include <random>
+
+#include <fmt/format.h>
 
 #include "vmdk/disk.h"
 

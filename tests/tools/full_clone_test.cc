@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include "common/memory_storage.h"
 #include "fs/engine/mounted_vm.h"

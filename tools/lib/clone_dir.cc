@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tools/lib/clone_dir.h"
 
-#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <filesystem>
+
+#include <fmt/format.h>
 
 #include "tools/lib/clone_vmx.h"
 

@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tools/lib/full_clone.h"
 
-#include <fmt/format.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <map>
 #include <memory>
 #include <set>
+
+#include <fmt/format.h>
 
 #include "fs/engine/mounted_vm.h"
 #include "tools/lib/clone_dir.h"
