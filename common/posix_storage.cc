@@ -133,6 +133,15 @@ class PosixFile final : public File {
     return Status::Ok();
   }
 
+  Status StartWriteback(uint64_t offset_bytes, uint64_t length_bytes) override {
+    if (::sync_file_range(fd_, static_cast<off_t>(offset_bytes), static_cast<off_t>(length_bytes),
+                          SYNC_FILE_RANGE_WRITE) != 0) {
+      return Status::FromErrno(errno, fmt::format("{}: start writeback of {} bytes at byte {}",
+                                                  path(), length_bytes, offset_bytes));
+    }
+    return Status::Ok();
+  }
+
   Status PunchHole(uint64_t offset_bytes, uint64_t length_bytes) override {
     if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                     static_cast<off_t>(offset_bytes), static_cast<off_t>(length_bytes)) != 0) {

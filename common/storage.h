@@ -46,6 +46,12 @@ class File {
   virtual Status Truncate(uint64_t size_bytes) = 0;
   // Makes written data durable (fdatasync).
   virtual Status Sync() = 0;
+  // Starts writing [offset_bytes, offset_bytes + length_bytes) back to the device without
+  // waiting for it (sync_file_range WRITE): a hint for long copies, so that their final
+  // Sync finds little left to write. Durability still needs Sync. Default: nothing.
+  virtual Status StartWriteback(uint64_t /*offset_bytes*/, uint64_t /*length_bytes*/) {
+    return Status::Ok();
+  }
   // Deallocates [offset_bytes, offset_bytes + length_bytes) so it reads as zeros, keeping
   // the size (fallocate PUNCH_HOLE | KEEP_SIZE).
   virtual Status PunchHole(uint64_t offset_bytes, uint64_t length_bytes) = 0;

@@ -62,10 +62,30 @@
 #  attached during that test's fio job; the top of `perf report --no-children` is printed
 #  and the data kept as $BENCH_DIR/perf-TEST.data (report text beside it).
 #
+# full: `clonectl clone SRC DEST --full` against `qemu-img convert -O vmdk` (whose default
+#     subformat is monolithicSparse, the format clonectl writes).
+#  7. Speed. SRC is a 1 GiB two-link chain cached in $BENCH_DIR/full: base-1G.vmdk, an ext4
+#     file system that mkfs.ext4 -d fills with a hard-linked copy of /usr/include and
+#     /usr/bin (many small files; about two thirds of the disk allocated), converted by
+#     qemu-img to monolithicSparse; and top-1G.vmdk, its monolithicSparse child (qemu-img
+#     create -b) with 600 writes of 4 to 256 KiB at seeded random places (about 80 MiB).
+#     RUNS rounds, the page cache dropped before every run, in an order that rotates:
+#       clonectl      clonectl clone top-1G.vmdk D --full  (fdatasyncs each disk before
+#                     renaming it into place)
+#       qemu-default  qemu-img convert -O vmdk top-1G.vmdk X.vmdk  (convert's default cache
+#                     mode 'unsafe': it never flushes, its data may still be dirty in the
+#                     page cache when it exits)
+#       qemu-wb       the same with -t writeback (flushes; QEMU's vmdk driver syncs every
+#                     grain-table update then, which is what makes it slow)
+#     Reported: median wall seconds, MB/s of virtual disk (10^6 B/s), the ratios qemu-img
+#     time / clonectl time (>= 1: clonectl at least as fast) and the space each output
+#     takes. Once, clonectl's output must pass `qemu-img check` and compare identical to
+#     the source and to qemu-img's output (`qemu-img compare`); a mismatch fails the run.
+#
 # chain: reads of clones over 1, 8 and 32 snapshot layers against a qcow2 backing chain
 #     of the same depths under qsd; scripts/bench-chain.sh (its header says how).
 #
-# Usage: scripts/bench.sh [all | export | clone | chain]     (no argument: all parts)
+# Usage: scripts/bench.sh [all | export | clone | full | chain]   (no argument: all = every part)
 #   BENCH_DIR   work dir holding the cached images   (default /var/tmp/clonefs-bench)
 #   BUILD_DIR   CMake build dir with tools/clonectl and fs/clonefs to benchmark (default
 #               build/release, configured and built incrementally first; when BUILD_DIR is
@@ -81,10 +101,13 @@
 #   BENCH_FT_MIB       first-touch region, MiB              (default 128; capped at 60 s)
 #   BENCH_TIME_RUNS    rounds of clone + mount timing       (default 5)
 #   BENCH_PERF=0       never profile (default: profile the missed I/O goals, needs perf)
+#   full part:
+#   BENCH_FULL_WB=0    skip the qemu-img -t writeback runs (about 11 s each here)
 # Needs root (drop_caches, FUSE mounts; without drop_caches the cold-cache rows are
 # skipped). On 2 cores the export part takes about 10 minutes (plus about 1.5 minutes the
 # first time, to make the images), the clone part about 15 (plus a minute or two for its
-# images, and a minute per profiled test). Mountpoints live in a mktemp -d under /tmp;
+# images, and a minute per profiled test), the full part about 2 (plus half a minute for
+# its images). Mountpoints live in a mktemp -d under /tmp;
 # every mount and qemu-storage-daemon is removed on exit, failure or Ctrl-C.
 # Exits non-zero if an output differs or a command fails; a missed goal is reported in
 # the summary, not as a failure.
@@ -93,13 +116,14 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 part=${1:-all}
+usage="usage: scripts/bench.sh [all | export | clone | full | chain]"
 case $part in
-  all | export | clone | chain) ;;
+  all | export | clone | full | chain) ;;
   -h | --help) sed -n '3,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "usage: scripts/bench.sh [all | export | clone | chain]" >&2; exit 2 ;;
+  *) echo "$usage" >&2; exit 2 ;;
 esac
 want() { [ "$part" = all ] || [ "$part" = "$1" ]; }
-(($# <= 1)) || { echo "usage: scripts/bench.sh [all | export | clone | chain]" >&2; exit 2; }
+(($# <= 1)) || { echo "$usage" >&2; exit 2; }
 if [ "$part" = chain ]; then exec bash scripts/bench-chain.sh; fi
 
 bench_dir=${BENCH_DIR:-/var/tmp/clonefs-bench}
@@ -110,6 +134,7 @@ fio_seconds=${BENCH_FIO_SECONDS:-10}
 ft_mib=${BENCH_FT_MIB:-128}
 time_runs=${BENCH_TIME_RUNS:-5}
 bench_perf=${BENCH_PERF:-1}
+full_wb=${BENCH_FULL_WB:-1}
 rss_goal_mib=64
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -126,6 +151,7 @@ if want clone; then
   needed_tools+=(qemu-storage-daemon fusermount3 python3 du)
   [ "$bench_perf" = 0 ] || needed_tools+=(perf)
 fi
+want full && needed_tools+=(mkfs.ext4 du xargs)
 for tool in "${needed_tools[@]}"; do
   command -v "$tool" >/dev/null || die "$tool not found (scripts/install-deps.sh should install it)"
 done
@@ -941,10 +967,135 @@ clone_part() {
   done
 }
 
+# ----------------------------------------------------------------- part: full
+
+full_dir=$bench_dir/full  # the cached source chain
+
+full_images() {
+  say "Full clone source (cached in $full_dir)"
+  mkdir -p "$full_dir"
+  local base=$full_dir/base-1G.vmdk top=$full_dir/top-1G.vmdk
+  # The recipe names what filled the file system, with its size, so that a changed /usr
+  # makes a new image rather than a silently different one.
+  local usage recipe_base recipe_top
+  usage=$(du -sb /usr/include /usr/bin | awk '{ printf "%s%s=%s", (NR > 1 ? " " : ""), $2, $1 }')
+  recipe_base="truncate -s 1G; mkfs.ext4 -q -F -E root_owner=0:0 -d (cp -al /usr/include /usr/bin: $usage); qemu-img convert -O vmdk"
+  if ! cached "$base" "$recipe_base"; then
+    echo "making $base (mkfs.ext4 -d, qemu-img convert)"
+    rm -rf "$base" "$base.recipe" "$top" "$top.recipe" "$full_dir/stage" "$full_dir/base.raw"
+    mkdir "$full_dir/stage"
+    cp -al /usr/include /usr/bin "$full_dir/stage/"
+    truncate -s 1G "$full_dir/base.raw"
+    mkfs.ext4 -q -F -E root_owner=0:0 -d "$full_dir/stage" "$full_dir/base.raw"
+    rm -rf "$full_dir/stage"
+    qemu-img convert -f raw -O vmdk "$full_dir/base.raw" "$base.tmp.vmdk"
+    rm -f "$full_dir/base.raw"
+    mv "$base.tmp.vmdk" "$base"
+    mark "$base" "$recipe_base"
+  fi
+  # 600 writes of 4 KiB to 256 KiB, pattern bytes 1-254, at 4 KiB-aligned places drawn by
+  # awk's generator seeded with 7 (the same places on every machine with the same awk).
+  recipe_top="qemu-img create -b base-1G.vmdk; qemu-io 600 seeded writes (awk srand 7) [$recipe_base]"
+  if ! cached "$top" "$recipe_top"; then
+    echo "making $top (qemu-img create -b, qemu-io)"
+    rm -f "$top" "$top.recipe"
+    qemu-img create -q -f vmdk -b base-1G.vmdk -F vmdk "$top.tmp.vmdk"
+    awk 'BEGIN {
+      srand(7); split("4096 8192 65536 131072 262144", lens, " ")
+      for (i = 0; i < 600; i++) {
+        off = int(rand() * (262144 - 64)) * 4096
+        printf "-c\nwrite -P %d %d %d\n", 1 + int(rand() * 254), off, lens[1 + int(rand() * 5)]
+      }
+    }' | xargs -d '\n' qemu-io -f vmdk "$top.tmp.vmdk" >/dev/null
+    # The child names its parent relatively, so it may be renamed in place.
+    mv "$top.tmp.vmdk" "$top"
+    mark "$top" "$recipe_top"
+  fi
+  full_src=$top
+  "$clonectl" inspect "$top" | sed -n 's/^allocated: */allocated (both links merged): /p'
+  echo "base-1G.vmdk: $(stat -c %s "$base") bytes; top-1G.vmdk: $(stat -c %s "$top") bytes"
+}
+
+full_part() {
+  say "Full clone: clonectl clone --full against qemu-img convert -O vmdk"
+  full_images
+  local gib=$((1 << 30))
+  local tools=(clonectl qemu-default) tool round k out
+  ((full_wb)) && tools+=(qemu-wb)
+  if ((can_drop == 0)); then echo "NOTE: page cache not dropped (not root?): warm runs"; fi
+  declare -A ftimes=() falloc=()
+  # run_full TOOL: one timed run into $out_dir; sets $secs and $out (the VMDK written).
+  run_full() {
+    rm -rf "$out_dir/full-clone" "$out_dir/full-qemu.vmdk"
+    cold
+    case $1 in
+      clonectl)
+        timed "clonectl clone --full" "$clonectl" clone "$full_src" "$out_dir/full-clone" --full
+        out=$out_dir/full-clone/top-1G.vmdk ;;
+      qemu-default)
+        timed "qemu-img convert" qemu-img convert -f vmdk -O vmdk "$full_src" "$out_dir/full-qemu.vmdk"
+        out=$out_dir/full-qemu.vmdk ;;
+      qemu-wb)
+        timed "qemu-img convert -t writeback" qemu-img convert -t writeback -f vmdk -O vmdk \
+          "$full_src" "$out_dir/full-qemu.vmdk"
+        out=$out_dir/full-qemu.vmdk ;;
+    esac
+  }
+  for ((round = 0; round < runs; round++)); do
+    for ((k = 0; k < ${#tools[@]}; k++)); do
+      tool=${tools[(round + k) % ${#tools[@]}]}
+      run_full "$tool"
+      ftimes[$tool]+="$secs "
+      falloc[$tool]=$(alloc_bytes "$out")
+      printf '  run %d  %-13s %7.2f s  %6s MiB peak RSS  %s bytes allocated\n' "$((round + 1))" \
+        "$tool" "$secs" "$(mib "$rss_kib")" "${falloc[$tool]}"
+    done
+  done
+
+  # The outputs: clonectl's must be a clean, independent copy equal to the source and to
+  # qemu-img's.
+  local verdict=identical
+  rm -rf "$out_dir/full-clone" "$out_dir/full-qemu.vmdk"
+  run_or_die "clonectl clone --full" "$clonectl" clone "$full_src" "$out_dir/full-clone" --full
+  run_or_die "qemu-img convert" qemu-img convert -f vmdk -O vmdk "$full_src" "$out_dir/full-qemu.vmdk"
+  local mine=$out_dir/full-clone/top-1G.vmdk
+  if ! qemu-img check -f vmdk "$mine" >"$log" 2>&1; then
+    verdict="qemu-img check FAILED"; cat "$log"
+  elif ! qemu-img compare -f vmdk -F vmdk "$full_src" "$mine" >"$log" 2>&1; then
+    verdict="DIFFERS from the source"; cat "$log"
+  elif ! qemu-img compare -f vmdk -F vmdk "$out_dir/full-qemu.vmdk" "$mine" >"$log" 2>&1; then
+    verdict="DIFFERS from qemu-img's output"; cat "$log"
+  fi
+  echo "  check: clonectl's output: $verdict (qemu-img check, compare with the source and with qemu-img's)"
+  [ "$verdict" = identical ] || failed=1
+  rm -rf "$out_dir/full-clone" "$out_dir/full-qemu.vmdk"
+
+  say "Summary: full clone"
+  echo "$(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r), $(qemu-img --version | head -n 1), $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "Source: 1 GiB chain (ext4 base + child with 600 writes), $(basename "$full_src"). Median of $runs run(s), page cache $( ((can_drop)) && echo dropped || echo NOT dropped ) before each."
+  echo "MB/s = virtual bytes / s / 10^6. ratio = qemu-img s / clonectl s (>= 1: clonectl at least as fast)."
+  echo
+  echo "| tool | median s | MB/s | ratio | output allocated bytes |"
+  echo "| --- | ---: | ---: | ---: | ---: |"
+  local c q
+  c=$(median <<<"${ftimes[clonectl]}")
+  for tool in "${tools[@]}"; do
+    q=$(median <<<"${ftimes[$tool]}")
+    printf '| %s | %s | %s | %s | %s |\n' "$tool" "$q" \
+      "$(awk -v b="$gib" -v s="$q" 'BEGIN { printf "%.0f", b / s / 1e6 }')" \
+      "$( [ "$tool" = clonectl ] && echo "-" || ratio "$q" "$c")" "${falloc[$tool]}"
+  done
+  echo
+  local goal
+  goal=$(yes_no awk -v q="$(median <<<"${ftimes[qemu-default]}")" -v c="$c" 'BEGIN { exit !(q / c >= 1) }')
+  echo "Goal: clonectl --full at least as fast as qemu-img convert -O vmdk (default): $goal"
+}
+
 # ------------------------------------------------------------------------ main
 
 if want export; then export_part; fi
 if want clone; then clone_part; fi
+if want full; then full_part; fi
 if [ "$part" = all ]; then BUILD_DIR=$build_dir bash scripts/bench-chain.sh || failed=1; fi
 
 if ((failed)); then

@@ -55,6 +55,17 @@ TEST_P(StorageTest, RenameNoReplaceRefusesToClobber) {
   EXPECT_EQ(storage().Stat(Path("a")).error().code(), ENOENT);
 }
 
+TEST_P(StorageTest, StartWritebackIsAHintThatChangesNothing) {
+  auto file = storage().CreateExclusive(Path("f")).value();
+  ASSERT_TRUE(file->WriteAt(0, Bytes(3 * 4096, 0xcd)).ok());
+  EXPECT_TRUE(file->StartWriteback(4096, 2 * 4096).ok());
+  EXPECT_TRUE(file->StartWriteback(0, 1 << 20).ok());  // past the end too
+  EXPECT_TRUE(file->Sync().ok());
+  std::vector<std::byte> buf(3 * 4096);
+  ASSERT_TRUE(file->ReadExactAt(0, buf, "all").ok());
+  EXPECT_EQ(buf, Bytes(3 * 4096, 0xcd));
+}
+
 TEST_P(StorageTest, PunchHoleReadsAsZerosAndKeepsSize) {
   auto file = storage().CreateExclusive(Path("f")).value();
   ASSERT_TRUE(file->WriteAt(0, Bytes(3 * 4096, 0xab)).ok());

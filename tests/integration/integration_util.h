@@ -135,4 +135,39 @@ inline std::optional<uint32_t> QemuCid(const std::string& image) {
   return data["cid"].get<uint32_t>();
 }
 
+// What makes `copy` a good full clone of `source` (DESIGN.md: opens in QEMU and VMware
+// without clonefs or the source): qemu-img info reads it as a monolithicSparse VMDK of the
+// same size with no backing file, `qemu-img check` finds no errors, and
+// `qemu-img compare` finds it identical to the source.
+inline ::testing::AssertionResult IsFullCloneOf(const std::string& copy,
+                                                const std::string& source) {
+  CommandResult info = Run({"qemu-img", "info", "--output=json", copy});
+  if (info.exit_code != 0) {
+    return ::testing::AssertionFailure() << "qemu-img info " << copy << ": " << info.err;
+  }
+  nlohmann::json json = ParseJson(info.out);
+  CommandResult source_info = Run({"qemu-img", "info", "--output=json", source});
+  nlohmann::json source_json = ParseJson(source_info.out);
+  if (json.is_discarded() || source_json.is_discarded()) {
+    return ::testing::AssertionFailure() << "qemu-img info is not JSON: " << info.out;
+  }
+  if (json["format"] != "vmdk" ||
+      json["format-specific"]["data"]["create-type"] != "monolithicSparse" ||
+      json.contains("backing-filename") || json["virtual-size"] != source_json["virtual-size"]) {
+    return ::testing::AssertionFailure() << "qemu-img info of " << copy << ":\n" << info.out;
+  }
+  CommandResult check = Run({"qemu-img", "check", "-f", "vmdk", copy});
+  if (check.exit_code != 0 || check.out.find("No errors were found") == std::string::npos) {
+    return ::testing::AssertionFailure() << "qemu-img check " << copy << " exited "
+                                         << check.exit_code << ": " << check.out << check.err;
+  }
+  CommandResult compare = Run({"qemu-img", "compare", "-f", "vmdk", "-F", "vmdk", source, copy});
+  if (compare.exit_code != 0) {
+    return ::testing::AssertionFailure() << "qemu-img compare " << source << " " << copy
+                                         << " exited " << compare.exit_code << ": "
+                                         << compare.out << compare.err;
+  }
+  return ::testing::AssertionSuccess();
+}
+
 }  // namespace integration

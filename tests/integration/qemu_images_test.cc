@@ -196,6 +196,22 @@ TEST_P(QemuImageTest, InspectJsonListsEveryExtent) {
   }
 }
 
+TEST_P(QemuImageTest, FullCloneIsAMonolithicSparseCopyThatQemuChecksClean) {
+  ASSERT_TRUE(MakeImage());
+  const std::string clone = dir_ / "full";
+  CommandResult r = Clonectl({"clone", image_, clone, "--full"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.err.empty()) << r.err;  // no progress bar: stderr is not a terminal
+  EXPECT_NE(r.out.find("full clone of"), std::string::npos) << r.out;
+  EXPECT_TRUE(IsFullCloneOf(clone + "/disk.vmdk", image_));
+  // Holes stay holes: no more space than qemu-img's own monolithicSparse copy takes.
+  const std::string reference = dir_ / "qemu.vmdk";
+  ASSERT_TRUE(RunsOk({"qemu-img", "convert", "-f", "vmdk", "-O", "vmdk", image_, reference}));
+  EXPECT_LE(fs::file_size(clone + "/disk.vmdk"), fs::file_size(reference));
+  EXPECT_LE(testing_support::AllocatedBytes(clone + "/disk.vmdk"),
+            testing_support::AllocatedBytes(reference));
+}
+
 // qemu writes CIDs with "%x", without leading zeros: one image in 16 has a 7-digit CID,
 // which qemu reads back with "%x" too.
 TEST(QemuDescriptorQuirksTest, AcceptsCidWithoutLeadingZeros) {

@@ -185,6 +185,33 @@ TEST_F(ResolveCloneSourceTest, RefusesAManagedVmDirectory) {
   EXPECT_NE(source.error().message().find("managed by clonefs"), std::string::npos);
 }
 
+TEST_F(ResolveCloneSourceTest, AcceptsACloneDirectoryWhenAsked) {
+  ASSERT_TRUE(storage_.CreateDirectory("/vm/golden/.clonefs").ok());
+  for (const char* given : {"/vm/golden/", "/vm/golden/golden.vmx"}) {
+    auto source = ResolveCloneSource(storage_, given, {.accept_linked_clones = true});
+    ASSERT_TRUE(source) << source.error().message();
+    EXPECT_EQ(source.value().linked_clone_dir, "/vm/golden") << given;
+    ASSERT_TRUE(source.value().vm) << given;
+    EXPECT_EQ(source.value().vm->nvram_path, "/vm/golden/golden.nvram");
+    ASSERT_EQ(source.value().disks.size(), 1u);
+    EXPECT_EQ(source.value().disks[0].vmdk_path, "/vm/golden/golden.vmdk");
+  }
+}
+
+TEST_F(ResolveCloneSourceTest, AcceptsACloneOfAPlainVmdkWhichHasNoVmx) {
+  ASSERT_TRUE(storage_.CreateDirectory("/vm/c1").ok());
+  ASSERT_TRUE(storage_.CreateDirectory("/vm/c1/.clonefs").ok());
+  auto source = ResolveCloneSource(storage_, "/vm/c1", {.accept_linked_clones = true});
+  ASSERT_TRUE(source) << source.error().message();
+  EXPECT_EQ(source.value().linked_clone_dir, "/vm/c1");
+  EXPECT_FALSE(source.value().vm);
+  EXPECT_TRUE(source.value().disks.empty());
+  // Without the option it is what it always was: a directory without a .vmx.
+  auto refused = ResolveCloneSource(storage_, "/vm/c1");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), ENOENT);
+}
+
 TEST_F(ResolveCloneSourceTest, RefusesAMissingSource) {
   auto source = ResolveCloneSource(storage_, "/vm/absent.vmx");
   ASSERT_FALSE(source);

@@ -4,6 +4,7 @@
 // The clonectl subcommands. Each returns the process exit status and reports errors as
 // one line on stderr: "clonectl: FILE: cause".
 
+#include <atomic>
 #include <string>
 
 namespace clonectl {
@@ -23,7 +24,8 @@ int RunExport(const ExportArgs& args);
 struct CloneArgs {
   std::string source;
   std::string destination;
-  bool linked = true;
+  bool linked = false;  // the default when --full is not given either
+  bool full = false;
   std::string display_name;
   std::string snapshot;
 };
@@ -62,5 +64,9 @@ int RunDelete(const DeleteArgs& args);
 
 // Prints "clonectl: <message>" and returns the failure exit status.
 int Fail(const std::string& message);
+
+// From now on SIGINT and SIGTERM set the returned flag instead of killing the process, so
+// that a copy can stop cleanly and leave nothing behind.
+const std::atomic<bool>* CatchInterrupts();
 
 }  // namespace clonectl

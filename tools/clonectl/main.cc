@@ -13,13 +13,21 @@ int main(int argc, char** argv) {
 
   clonectl::CloneArgs clone;
   CLI::App* clone_cmd = app.add_subcommand(
-      "clone", "Make a linked clone of a VMDK or a VM directory: instant, whatever the disk size");
-  clone_cmd->add_option("SRC", clone.source, "a VM directory with one .vmx, a .vmx, or a plain .vmdk (any subformat or chain)")
+      "clone",
+      "Make a clone of a VMDK or a VM directory: linked (instant, whatever the disk size) or "
+      "full (independent monolithicSparse copies)");
+  clone_cmd->add_option("SRC", clone.source, "a VM directory with one .vmx, a .vmx, or a plain .vmdk (any subformat or chain); with --full also a linked clone")
       ->required();
   clone_cmd->add_option("DEST", clone.destination, "the clone directory to create (must not exist)")
       ->required();
-  clone_cmd->add_flag("--linked", clone.linked,
-                      "share SRC's disks read-only and keep only changes (the default)");
+  CLI::Option* linked_flag = clone_cmd->add_flag(
+      "--linked", clone.linked, "share SRC's disks read-only and keep only changes (the default)");
+  clone_cmd
+      ->add_flag("--full", clone.full,
+                 "write independent copies of SRC's disks (monolithicSparse VMDKs that need "
+                 "neither clonefs nor SRC), with a progress bar; SRC may also be a linked "
+                 "clone that is not mounted")
+      ->excludes(linked_flag);
   clone_cmd->add_option("--name", clone.display_name, "display name (default: DEST's name)");
   clone_cmd->add_option("--snapshot", clone.snapshot,
                         "clone this snapshot point of a managed VM (default: take a new one)");

@@ -22,12 +22,6 @@ constexpr std::string_view kFileNameSuffix = ".fileName";
 // The buses whose `<bus>N:M.fileName` can name a virtual disk.
 constexpr std::string_view kDiskBuses[] = {"scsi", "sata", "ide", "nvme"};
 
-std::string Normal(const std::string& path) {
-  std::string s = fs::absolute(path).lexically_normal().string();
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  return s;
-}
-
 bool EndsWithIgnoringCase(std::string_view text, std::string_view suffix) {
   return text.size() >= suffix.size() &&
          VmxFile::SameKey(text.substr(text.size() - suffix.size()), suffix);
@@ -85,7 +79,7 @@ std::optional<DiskDevice> DiskDeviceOf(std::string_view key) {
 std::string ResolveAgainst(const std::string& dir, const std::string& name) {
   fs::path path(name);
   if (path.is_relative()) path = fs::path(dir) / path;
-  return Normal(path.string());
+  return NormalPath(path.string());
 }
 
 // Two disks whose presented files would be the same file: equal names, or one named like
@@ -136,6 +130,12 @@ Result<VmxFile> ReadVmx(common::Storage& storage, const std::string& path,
 
 }  // namespace
 
+std::string NormalPath(const std::string& path) {
+  std::string s = fs::absolute(path).lexically_normal().string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
 Result<std::vector<CloneSourceDisk>> ListVmxDisks(const VmxFile& vmx, const std::string& vmx_dir,
                                                   const std::string& vmx_display) {
   std::vector<CloneSourceDisk> disks;
@@ -171,8 +171,9 @@ Result<std::vector<CloneSourceDisk>> ListVmxDisks(const VmxFile& vmx, const std:
   return disks;
 }
 
-Result<CloneSource> ResolveCloneSource(common::Storage& storage, const std::string& source) {
-  const std::string path = Normal(source);
+Result<CloneSource> ResolveCloneSource(common::Storage& storage, const std::string& source,
+                                       const ResolveOptions& options) {
+  const std::string path = NormalPath(source);
   BOOST_OUTCOME_TRY(info, storage.Stat(path));
 
   CloneSourceVm vm;
@@ -184,6 +185,12 @@ Result<CloneSource> ResolveCloneSource(common::Storage& storage, const std::stri
       if (!EndsWithIgnoringCase(name, ".vmx")) continue;  // not .vmxf, .vmx~ or .vmx.lck
       auto entry = storage.Stat(path + "/" + name);
       if (entry && entry.value().is_regular) vmx_names.push_back(name);
+    }
+    if (vmx_names.empty() && options.accept_linked_clones &&
+        storage.Stat(path + "/" + engine::kMetadataDirName)) {
+      CloneSource clone;  // a linked clone of a plain VMDK: no configuration
+      clone.linked_clone_dir = path;
+      return clone;
     }
     if (vmx_names.empty()) {
       return Error(ENOENT,
@@ -210,11 +217,16 @@ Result<CloneSource> ResolveCloneSource(common::Storage& storage, const std::stri
   }
 
   const std::string vmx_dir = fs::path(vm.vmx_path).parent_path().string();
+  std::optional<std::string> linked_clone_dir;
   if (storage.Stat(vmx_dir + "/" + engine::kMetadataDirName)) {
-    return Error(ENOTSUP,
-                 "{}: belongs to a VM managed by clonefs; give its directory to clone "
-                 "one of its snapshot points",
-                 vm.vmx_display);
+    if (options.accept_linked_clones) {
+      linked_clone_dir = vmx_dir;
+    } else {
+      return Error(ENOTSUP,
+                   "{}: belongs to a VM managed by clonefs; give its directory to clone "
+                   "one of its snapshot points",
+                   vm.vmx_display);
+    }
   }
   BOOST_OUTCOME_TRY(vmx, ReadVmx(storage, vm.vmx_path, vm.vmx_display, vmx_info));
   vm.vmx_mode = vmx_info.mode & 07777;
@@ -238,6 +250,7 @@ Result<CloneSource> ResolveCloneSource(common::Storage& storage, const std::stri
   CloneSource result;
   result.vm = std::move(vm);
   result.disks = std::move(disks);
+  result.linked_clone_dir = std::move(linked_clone_dir);
   return result;
 }
 

@@ -44,13 +44,29 @@ struct CloneSourceVm {
 struct CloneSource {
   std::optional<CloneSourceVm> vm;  // unset for a plain .vmdk
   std::vector<CloneSourceDisk> disks;
+  // Set (absolute and normal) when SRC is a clonefs linked clone, its directory or its
+  // .vmx (accepted only with ResolveOptions::accept_linked_clones). `vm` and `disks` then
+  // describe the clone's own .vmx, if it has one: its disks are named "D.vmdk" and
+  // resolve to files in this directory that only a mount presents; a linked clone of a
+  // plain VMDK has neither. The clone's disks themselves are read through the engine.
+  std::optional<std::string> linked_clone_dir;
+};
+
+struct ResolveOptions {
+  // Whether SRC may be a linked clone (a full clone copies its current state); otherwise
+  // one is refused with ENOTSUP (a linked clone of a clone needs snapshot points).
+  bool accept_linked_clones = false;
 };
 
 // Resolves SRC as given. Reads the .vmx (if any) and lists directories, but opens no disk:
 // the caller opens and checks each chain. Errors name the file and the cause: no .vmx in
 // the directory, several, a malformed .vmx, no disks, clashing disk names (EINVAL or
-// ENOENT); a directory that is itself a clone is refused with ENOTSUP.
-common::Result<CloneSource> ResolveCloneSource(common::Storage& storage, const std::string& source);
+// ENOENT); a directory that is itself a clone is refused with ENOTSUP unless accepted.
+common::Result<CloneSource> ResolveCloneSource(common::Storage& storage, const std::string& source,
+                                               const ResolveOptions& options = {});
+
+// `path` made absolute and lexically normal, without a trailing '/'. No I/O.
+std::string NormalPath(const std::string& path);
 
 // The disks of a parsed .vmx, in the order their fileName settings first appear. No I/O.
 // `vmx_dir` (absolute) resolves relative names; `vmx_display` starts error messages.

@@ -11,6 +11,7 @@
 
 #include "fs/engine/delta_layer.h"
 #include "fs/engine/disk_chain.h"
+#include "tools/lib/clone_dir.h"
 #include "tools/lib/clone_source.h"
 #include "tools/lib/clone_vmx.h"
 #include "tools/lib/dependents.h"
@@ -28,13 +29,6 @@ namespace fs = std::filesystem;
 using common::Error;
 using common::Result;
 using common::Status;
-
-std::string Normal(const std::string& path) {
-  fs::path p = fs::absolute(path).lexically_normal();
-  std::string s = p.string();
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  return s;
-}
 
 struct ParentChain {
   std::unique_ptr<vmdk::Disk> disk;
@@ -134,18 +128,8 @@ Result<engine::CloneConfig> BuildClone(common::Storage& storage, const std::stri
   }
 
   if (plan.vm) {
-    const CloneSourceVm& vm = *plan.vm;
-    CloneVmxEdits edits{config.display_name, source_disks, dest_name + ".nvram"};
-    if (vm.nvram_path) {
-      BOOST_OUTCOME_TRYV(
-          CopySmallFile(storage, *vm.nvram_path, dir + "/" + *edits.nvram_name, kMaxNvramBytes));
-    }
-    const std::string vmx_name = dest_name + ".vmx";
-    const std::string text = MakeCloneVmx(vm.vmx, edits).Text();
-    // The parent's permissions, owner-writable: the hypervisor rewrites its .vmx.
-    BOOST_OUTCOME_TRYV(WriteNewFile(storage, dir + "/" + vmx_name,
-                                    std::as_bytes(std::span(text.data(), text.size())),
-                                    (vm.vmx_mode & 0777) | 0600));
+    BOOST_OUTCOME_TRY(vmx_name, WriteCloneVmConfig(storage, dir, dest_name, *plan.vm,
+                                                   config.display_name, source_disks));
     config.vmx = vmx_name;
   }
 
@@ -255,39 +239,36 @@ std::string AutomaticSnapshotName(const engine::CloneConfig& config, const std::
   return name;
 }
 
-// Builds the clone aside and renames it into place; nothing is left behind on failure.
-// `registered` runs after the clone is built and before it is renamed into place (the
-// parent's dependent record); `unregister` undoes it if the rename fails.
-Result<engine::CloneConfig> BuildAside(common::Storage& storage, const LinkedCloneRequest& request,
-                                       const std::string& dest, const ClonePlan& plan,
-                                       const std::function<Status(const engine::CloneConfig&)>& registered,
-                                       const std::function<void(const engine::CloneConfig&)>& unregister) {
-  const std::string dest_parent = fs::path(dest).parent_path().string();
-  const std::string dest_name = fs::path(dest).filename().string();
-  const std::string temp = fmt::format("{}/.{}.clonefs-tmp-{}", dest_parent, dest_name, ::getpid());
-  RemoveTree(storage, temp);  // a leftover of an earlier crash of this same pid
-  BOOST_OUTCOME_TRYV(storage.CreateDirectory(temp));
-  auto config = BuildClone(storage, temp, request, dest_name, plan,
-                           engine::ToHex(engine::NewLayerId()));
-  if (config && registered) {
-    if (Status s = registered(config.value()); !s.ok()) config = s;
+// Builds the clone aside and renames it into place (clone_dir.h); nothing is left
+// behind on failure. `registered` runs once the clone is built, before the rename (the
+// parent's dependent record); `unregister` undoes it if the rename then fails.
+Result<engine::CloneConfig> BuildAside(
+    common::Storage& storage, const LinkedCloneRequest& request, const CloneDestination& dest,
+    const ClonePlan& plan, const std::function<Status(const engine::CloneConfig&)>& registered,
+    const std::function<void(const engine::CloneConfig&)>& unregister) {
+  engine::CloneConfig config;
+  bool did_register = false;
+  Status status = BuildAndPublish(storage, dest, [&](const std::string& dir) -> Status {
+    BOOST_OUTCOME_TRY(built, BuildClone(storage, dir, request, dest.name, plan,
+                                        engine::ToHex(engine::NewLayerId())));
+    config = std::move(built);
+    if (registered) {
+      BOOST_OUTCOME_TRYV(registered(config));
+      did_register = true;
+    }
+    return Status::Ok();
+  });
+  if (!status.ok()) {
+    if (did_register && unregister) unregister(config);
+    return status;
   }
-  if (!config) {
-    RemoveTree(storage, temp);
-    return config.error();
-  }
-  if (Status s = storage.Rename(temp, dest, /*no_replace=*/true); !s.ok()) {
-    RemoveTree(storage, temp);
-    if (unregister) unregister(config.value());
-    return s.code() == EEXIST ? Error(EEXIST, "{}: already exists", request.destination) : s;
-  }
-  BOOST_OUTCOME_TRYV(storage.SyncDirectory(dest_parent));
   return config;
 }
 
 Result<engine::CloneConfig> CloneManagedVm(common::Storage& storage,
                                            const LinkedCloneRequest& request,
-                                           const std::string& dest, const std::string& vm_dir) {
+                                           const CloneDestination& dest,
+                                           const std::string& vm_dir) {
   const std::string meta = vm_dir + "/" + engine::kMetadataDirName;
   std::string snapshot_name = request.snapshot;
   std::optional<LockedVm> locked;
@@ -300,7 +281,7 @@ Result<engine::CloneConfig> CloneManagedVm(common::Storage& storage,
       return Error(EBUSY, "{}; name a snapshot point with --snapshot to clone a running VM",
                    vm.error().message());
     }
-    snapshot_name = AutomaticSnapshotName(vm.value().config, fs::path(dest).filename().string());
+    snapshot_name = AutomaticSnapshotName(vm.value().config, dest.name);
     BOOST_OUTCOME_TRYV(TakeSnapshot(storage, vm.value(), snapshot_name));
     locked = std::move(vm).value();
   }
@@ -325,7 +306,8 @@ Result<engine::CloneConfig> CloneManagedVm(common::Storage& storage,
   const engine::SnapshotPoint* snapshot = &found;
   BOOST_OUTCOME_TRY(plan, PlanFromSnapshot(storage, vm_dir, config, *snapshot, request.source));
   auto registered = [&](const engine::CloneConfig& clone) {
-    return AddDependent(storage, meta, {dest, clone.vm_id, snapshot_name, clone.created_utc});
+    return AddDependent(storage, meta,
+                        {dest.path, clone.vm_id, snapshot_name, clone.created_utc});
   };
   auto unregister = [&](const engine::CloneConfig& clone) {
     (void)RemoveDependent(storage, meta, clone.vm_id);
@@ -358,11 +340,7 @@ Status RecordVmFilesForAdoption(common::Storage& storage, const CloneSourceVm& v
 
 Result<engine::CloneConfig> CreateLinkedClone(common::Storage& storage,
                                               const LinkedCloneRequest& request) {
-  const std::string dest = Normal(request.destination);
-  if (storage.Stat(dest)) return Error(EEXIST, "{}: already exists", request.destination);
-  const std::string dest_parent = fs::path(dest).parent_path().string();
-  BOOST_OUTCOME_TRY(parent_info, storage.Stat(dest_parent));
-  if (!parent_info.is_directory) return Error(ENOTDIR, "{}: not a directory", dest_parent);
+  BOOST_OUTCOME_TRY(dest, CheckDestination(storage, request.destination));
   if (!request.snapshot.empty()) {
     BOOST_OUTCOME_TRYV(CheckSnapshotName(request.snapshot));
   }

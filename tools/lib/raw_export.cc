@@ -5,14 +5,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
-#include <cstdlib>
-#include <condition_variable>
-#include <cstring>
 #include <filesystem>
 #include <mutex>
-#include <thread>
-#include <vector>
+
+#include "common/copy_buffer.h"
+#include "common/worker_pool.h"
 
 namespace tools {
 namespace {
@@ -24,10 +21,6 @@ using common::Status;
 // Granularity of zero detection in allocated data, as qemu-img convert's default -S.
 constexpr size_t kZeroBlockBytes = 4096;
 
-bool IsAllZero(const std::byte* p, size_t n) {
-  return p[0] == std::byte{0} && std::memcmp(p, p + 1, n - 1) == 0;
-}
-
 // Writes the non-zero 4 KiB blocks of `data` (disk bytes starting at disk_offset).
 Result<uint64_t> WriteNonZero(common::File& out, uint64_t disk_offset,
                               std::span<const std::byte> data) {
@@ -35,7 +28,7 @@ Result<uint64_t> WriteNonZero(common::File& out, uint64_t disk_offset,
   size_t run_start = 0, run_len = 0;
   for (size_t at = 0; at < data.size(); at += kZeroBlockBytes) {
     size_t n = std::min(kZeroBlockBytes, data.size() - at);
-    if (IsAllZero(data.data() + at, n)) {
+    if (common::IsAllZero(data.subspan(at, n))) {
       if (run_len) {
         BOOST_OUTCOME_TRYV(out.WriteAt(disk_offset + run_start, data.subspan(run_start, run_len)));
         written += run_len;
@@ -52,24 +45,6 @@ Result<uint64_t> WriteNonZero(common::File& out, uint64_t disk_offset,
   }
   return written;
 }
-
-// A page-aligned buffer. The kernel copies between the page cache and user memory much
-// faster when the user side is page-aligned too (measured: a 4 MiB buffer 16 bytes off a
-// page boundary, as std::vector gives, made pread+pwrite 2-4x slower here).
-class AlignedBuffer {
- public:
-  explicit AlignedBuffer(size_t bytes)
-      : data_(static_cast<std::byte*>(std::aligned_alloc(4096, bytes))), size_(bytes) {}
-  ~AlignedBuffer() { std::free(data_); }
-  AlignedBuffer(const AlignedBuffer&) = delete;
-  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
-  bool ok() const { return data_ != nullptr; }
-  std::span<std::byte> span() { return {data_, size_}; }
-
- private:
-  std::byte* data_;
-  size_t size_;
-};
 
 // Copies chunk [start, end) of the disk: data runs are read and written, holes skipped.
 Result<uint64_t> CopyChunk(const vmdk::Disk& disk, common::File& out, uint64_t start, uint64_t end,
@@ -119,12 +94,10 @@ Result<ExportStats> ExportRaw(const vmdk::Disk& disk, common::Storage& storage,
   const uint64_t chunks = (stats.capacity_bytes + chunk - 1) / chunk;
   std::atomic<uint64_t> next_chunk{0}, done_bytes{0}, written_bytes{0};
   std::mutex mutex;
-  std::condition_variable finished_cv;
   Status first_error;  // guarded by mutex
-  unsigned running = std::max(1u, options.threads);
 
   auto worker = [&] {
-    AlignedBuffer buffer(chunk);
+    common::AlignedBuffer buffer(chunk);
     if (!buffer.ok()) {
       std::lock_guard lock(mutex);
       if (first_error.ok()) first_error = Error(ENOMEM, "{}: no memory for a copy buffer", out_path);
@@ -151,27 +124,11 @@ Result<ExportStats> ExportRaw(const vmdk::Disk& disk, common::Storage& storage,
       written_bytes += copied.value();
       done_bytes += end - start;
     }
-    std::lock_guard lock(mutex);
-    --running;
-    finished_cv.notify_all();
   };
-
-  std::vector<std::thread> threads;
-  for (unsigned i = 0; i < std::max(1u, options.threads); ++i) threads.emplace_back(worker);
-  {
-    std::unique_lock lock(mutex);
-    while (running > 0) {
-      finished_cv.wait_for(lock, std::chrono::milliseconds(100));
-      if (options.progress) {
-        lock.unlock();
-        options.progress(done_bytes.load());
-        lock.lock();
-      }
-    }
-  }
-  for (auto& t : threads) t.join();
+  common::RunWorkers(options.threads, worker, [&] {
+    if (options.progress) options.progress(done_bytes.load());
+  });
   if (!first_error.ok()) return fail(first_error);
-  if (options.progress) options.progress(done_bytes.load());
 
   // Durable before it becomes visible under its real name.
   if (Status s = out->Sync(); !s.ok()) return fail(s);
