@@ -305,5 +305,29 @@ TEST_F(SnapshotTest, KillNineDuringASnapshotLeavesAWorkingVm) {
   EXPECT_TRUE(ReadsAs(CloneOf(vm, "c1", "s1"), expected_));
 }
 
+TEST_F(SnapshotTest, AFullCloneOfASnapshotPointWorksWhileTheVmRuns) {
+  const std::string vm = Clone(parent_, "vm");
+  WriteBoth(vm, expected_, {"write -P 0x22 2M 1M", "write -P 0x23 9000 100"});
+  Snapshot(vm, "s1");
+  MountedClone running(vm, Path("running"));
+  ASSERT_MOUNTED(running);
+  ASSERT_TRUE(QemuIo(running / "golden.vmdk", {"write -P 0x99 2M 1M"}));
+  // The current state of a running VM cannot be copied consistently: refused.
+  EXPECT_TRUE(integration::IsOneLineError(Clonectl({"clone", vm, Path("full0"), "--full"}),
+                                          "VM is running (mounted at " + Path("running")));
+  EXPECT_FALSE(std::filesystem::exists(Path("full0")));
+  auto r = Clonectl({"clone", vm, Path("full1"), "--full", "--snapshot", "s1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string copy = Path("full1/golden.vmdk");
+  EXPECT_TRUE(RunsOk({"qemu-img", "check", "-f", "vmdk", copy}));
+  EXPECT_TRUE(QemuImgCompare(copy, expected_, {"-f", "vmdk", "-F", "raw"}));
+  auto info = integration::ParseJson(testing_support::Run({"qemu-img", "info", "--output=json", copy}).out);
+  EXPECT_EQ(info["format-specific"]["data"]["create-type"], "monolithicSparse");
+  EXPECT_FALSE(std::filesystem::exists(Path("full1/.clonefs")));
+  EXPECT_TRUE(integration::IsOneLineError(
+      Clonectl({"clone", vm, Path("full2"), "--full", "--snapshot", "nope"}),
+      "no snapshot point 'nope' (snapshot points: s1)"));
+}
+
 }  // namespace
 }  // namespace mount_test

@@ -10,10 +10,14 @@
 
 #include <fmt/format.h>
 
+#include "fs/engine/disk_chain.h"
 #include "fs/engine/mounted_vm.h"
+#include "fs/engine/read_only_disk.h"
 #include "tools/lib/clone_dir.h"
 #include "tools/lib/clone_source.h"
 #include "tools/lib/disk_sources.h"
+#include "tools/lib/managed_vm.h"
+#include "tools/lib/revert.h"
 #include "vmdk/descriptor.h"
 #include "vmdk/disk.h"
 #include "vmdk/disk_ddb.h"
@@ -39,6 +43,7 @@ struct SourceDisk {
 struct OpenedSource {
   CloneSource resolved;
   std::unique_ptr<engine::MountedVm> clone;  // when SRC is a linked clone
+  std::vector<std::unique_ptr<engine::VirtualDisk>> snapshot_disks;  // --snapshot NAME
   std::vector<SourceDisk> disks;
 };
 
@@ -126,10 +131,57 @@ Status OpenLinkedClone(common::Storage& storage, const std::string& dest_path,
   return Status::Ok();
 }
 
+// A managed VM's snapshot point: each disk's chain up to the snapshot's layer, read
+// through the engine without the VM lock (snapshot layers never change; a deletion that
+// merges one away meanwhile unlinks files this process still has open), and the .vmx and
+// nvram the snapshot recorded.
+Status OpenSnapshot(common::Storage& storage, const FullCloneRequest& request,
+                    OpenedSource& opened) {
+  const std::string dir = VmDirectory(storage, request.source);
+  if (!IsManagedVm(storage, dir)) {
+    return Error(ENOENT, "{}: has no snapshot points (it is not managed by clonefs)",
+                 request.source);
+  }
+  BOOST_OUTCOME_TRY(config, engine::LoadCloneConfig(storage, dir));
+  const engine::SnapshotPoint* snapshot = config.FindSnapshot(request.snapshot);
+  if (snapshot == nullptr) {
+    return Error(ENOENT, "{}: no snapshot point '{}' (snapshot points: {})", request.source,
+                 request.snapshot, SnapshotNames(config));
+  }
+  BOOST_OUTCOME_TRY(files, SnapshotVmFiles(storage, dir, *snapshot, request.source));
+  opened.resolved.vm = std::move(files.vm);
+  const std::string meta = dir + "/" + engine::kMetadataDirName;
+  for (size_t i = 0; i < config.disks.size(); ++i) {
+    const engine::CloneDisk& disk = config.disks[i];
+    BOOST_OUTCOME_TRY(stack, engine::OpenLowerChain(storage, meta, disk, snapshot->layer_ids[i]));
+    engine::PresentedDisk presented;
+    presented.name = disk.name;
+    presented.descriptor_path = meta + "/" + disk.name + ".vmdk";
+    presented.disk = std::make_unique<engine::ReadOnlyDisk>(std::move(stack));
+    SourceDisk source;
+    source.name = disk.name;
+    source.label = fmt::format("{} (disk {}, snapshot point '{}')", dir, disk.name,
+                               snapshot->name);
+    BOOST_OUTCOME_TRY(ddb, PresentedDdb(storage, presented));
+    source.ddb = std::move(ddb);
+    source.source = std::make_unique<VirtualDiskSource>(*presented.disk);
+    opened.snapshot_disks.push_back(std::move(presented.disk));
+    opened.disks.push_back(std::move(source));
+    opened.resolved.disks.push_back({"", "", "", disk.name});
+  }
+  // The clone's .vmx attaches the disks the snapshot's .vmx attached.
+  if (opened.resolved.vm) opened.resolved.disks = std::move(files.disks);
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<OpenedSource>> OpenSource(common::Storage& storage,
                                                  const FullCloneRequest& request,
                                                  const std::string& dest_path) {
   auto opened = std::make_unique<OpenedSource>();
+  if (!request.snapshot.empty()) {
+    BOOST_OUTCOME_TRYV(OpenSnapshot(storage, request, *opened));
+    return opened;
+  }
   BOOST_OUTCOME_TRY(resolved,
                     ResolveCloneSource(storage, request.source, {.accept_linked_clones = true}));
   opened->resolved = std::move(resolved);

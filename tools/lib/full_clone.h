@@ -30,6 +30,9 @@ struct FullCloneRequest {
   std::string source;        // as clone_source.h resolves it, or a linked clone
   std::string destination;   // a new directory (must not exist)
   std::string display_name;  // default: DEST's base name (VM sources only)
+  // For a managed VM: copy this snapshot point instead of the current state. Snapshot
+  // points never change, so this works while the VM is mounted and running.
+  std::string snapshot;
   // Worker threads per disk (reading the source and writing grains in parallel).
   unsigned threads = 2;
   // Called from the calling thread about every 100 ms with the virtual bytes done so far

@@ -180,24 +180,9 @@ Result<ClonePlan> PlanFromSnapshot(common::Storage& storage, const std::string& 
   const std::string meta = vm_dir + "/" + engine::kMetadataDirName;
   ClonePlan plan;
   plan.parent = engine::ParentVm{vm_dir, config.vm_id, snapshot.name};
-  std::vector<CloneSourceDisk> vmx_disks;
-  if (snapshot.vmx_file) {
-    CloneSourceVm vm;
-    vm.vmx_path = meta + "/" + *snapshot.vmx_file;
-    vm.vmx_display = fmt::format("{} (snapshot '{}')", source_display, snapshot.name);
-    BOOST_OUTCOME_TRY(info, storage.Stat(vm.vmx_path));
-    vm.vmx_mode = info.mode;
-    BOOST_OUTCOME_TRY(file, storage.Open(vm.vmx_path, common::OpenMode::kReadOnly));
-    BOOST_OUTCOME_TRY(size, file->Size());
-    std::string text(size, '\0');
-    BOOST_OUTCOME_TRYV(file->ReadExactAt(0, std::as_writable_bytes(std::span(text)), ".vmx"));
-    BOOST_OUTCOME_TRY(vmx, VmxFile::Parse(text, vm.vmx_display));
-    BOOST_OUTCOME_TRY(disks, ListVmxDisks(vmx, vm_dir, vm.vmx_display));
-    vmx_disks = std::move(disks);
-    vm.vmx = std::move(vmx);
-    if (snapshot.nvram_file) vm.nvram_path = meta + "/" + *snapshot.nvram_file;
-    plan.vm = std::move(vm);
-  }
+  BOOST_OUTCOME_TRY(files, SnapshotVmFiles(storage, vm_dir, snapshot, source_display));
+  plan.vm = std::move(files.vm);
+  const std::vector<CloneSourceDisk>& vmx_disks = files.disks;
   for (size_t i = 0; i < config.disks.size(); ++i) {
     const engine::CloneDisk& disk = config.disks[i];
     const std::string& layer_id = snapshot.layer_ids[i];

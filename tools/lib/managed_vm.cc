@@ -136,6 +136,30 @@ Status StartEmptyTop(common::Storage& storage, const std::string& meta, engine::
   return Status::Ok();
 }
 
+Result<SnapshotVm> SnapshotVmFiles(common::Storage& storage, const std::string& vm_dir,
+                                   const engine::SnapshotPoint& snapshot,
+                                   const std::string& source_display) {
+  SnapshotVm out;
+  if (!snapshot.vmx_file) return out;
+  const std::string meta = vm_dir + "/" + engine::kMetadataDirName;
+  CloneSourceVm vm;
+  vm.vmx_path = meta + "/" + *snapshot.vmx_file;
+  vm.vmx_display = fmt::format("{} (snapshot '{}')", source_display, snapshot.name);
+  BOOST_OUTCOME_TRY(info, storage.Stat(vm.vmx_path));
+  vm.vmx_mode = info.mode;
+  BOOST_OUTCOME_TRY(file, storage.Open(vm.vmx_path, common::OpenMode::kReadOnly));
+  BOOST_OUTCOME_TRY(size, file->Size());
+  std::string text(size, '\0');
+  BOOST_OUTCOME_TRYV(file->ReadExactAt(0, std::as_writable_bytes(std::span(text)), ".vmx"));
+  BOOST_OUTCOME_TRY(vmx, VmxFile::Parse(text, vm.vmx_display));
+  BOOST_OUTCOME_TRY(disks, ListVmxDisks(vmx, vm_dir, vm.vmx_display));
+  out.disks = std::move(disks);
+  vm.vmx = std::move(vmx);
+  if (snapshot.nvram_file) vm.nvram_path = meta + "/" + *snapshot.nvram_file;
+  out.vm = std::move(vm);
+  return out;
+}
+
 std::string UtcNow() {
   auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm tm{};

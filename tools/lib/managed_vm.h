@@ -9,11 +9,14 @@
 // leaves the old state plus leftovers the next change removes (docs/snapshots.md).
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "common/storage.h"
 #include "fs/engine/clone_config.h"
 #include "fs/engine/vm_lock.h"
+#include "tools/lib/clone_source.h"
 
 namespace tools {
 
@@ -52,6 +55,17 @@ std::string LayerFileStem(const std::string& disk_name, const std::string& layer
 // until the caller commits clone.json.
 common::Status StartEmptyTop(common::Storage& storage, const std::string& meta,
                              engine::CloneDisk& disk, const std::string& parent_id);
+
+// The .vmx and nvram a snapshot point recorded, as a clone source (clone_source.h): the
+// parsed .vmx (its disks listed as for a clone), the nvram copy. No vm for a VM without
+// a .vmx (a clone of a plain VMDK).
+struct SnapshotVm {
+  std::optional<CloneSourceVm> vm;
+  std::vector<CloneSourceDisk> disks;
+};
+common::Result<SnapshotVm> SnapshotVmFiles(common::Storage& storage, const std::string& vm_dir,
+                                           const engine::SnapshotPoint& snapshot,
+                                           const std::string& source_display);
 
 // "2026-11-29T07:50:00Z".
 std::string UtcNow();
