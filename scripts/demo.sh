@@ -124,3 +124,14 @@ printf 'web1-copy /etc/hostname: %s\n' "$(debugfs -R 'cat /etc/hostname' mnt/web
 
 say "A snapshot point a clone depends on cannot be deleted"
 "$clonectl" delete web1 --snapshot configured || echo "(exit status $?)"
+
+say "A full clone of the snapshot point: an independent monolithicSparse VMDK (no clonefs needed)"
+"$clonectl" clone web1 web1-full --full --snapshot configured
+qemu-img check web1-full/base.vmdk
+printf 'web1-full /etc/hostname: %s\n' "$(qemu-img convert -O raw web1-full/base.vmdk full.raw && debugfs -R 'cat /etc/hostname' full.raw 2>/dev/null; rm -f full.raw)"
+
+say "Unmount the clone of the clone"
+pid=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' web1-copy/.clonefs/lock.owner)
+fusermount3 -u mnt/web1-copy
+while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+echo "mnt/web1-copy unmounted"

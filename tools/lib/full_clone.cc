@@ -160,8 +160,7 @@ Status OpenSnapshot(common::Storage& storage, const FullCloneRequest& request,
     presented.disk = std::make_unique<engine::ReadOnlyDisk>(std::move(stack));
     SourceDisk source;
     source.name = disk.name;
-    source.label = fmt::format("{} (disk {}, snapshot point '{}')", dir, disk.name,
-                               snapshot->name);
+    source.label = fmt::format("{} at snapshot point '{}'", dir, snapshot->name);
     BOOST_OUTCOME_TRY(ddb, PresentedDdb(storage, presented));
     source.ddb = std::move(ddb);
     source.source = std::make_unique<VirtualDiskSource>(*presented.disk);
