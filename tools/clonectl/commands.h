@@ -47,6 +47,15 @@ struct SnapshotsArgs {
 };
 int RunSnapshots(const SnapshotsArgs& args);
 
+struct VerifyArgs {
+  std::string vm;
+  bool full = false;
+  bool json = false;
+};
+// Exit status 0 when every check passed, 1 when a problem was found or verify could not
+// run (then with the one-line error).
+int RunVerify(const VerifyArgs& args);
+
 // Prints "clonectl: <message>" and returns the failure exit status.
 int Fail(const std::string& message);
 

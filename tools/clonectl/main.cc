@@ -42,6 +42,16 @@ int main(int argc, char** argv) {
   info_cmd->add_option("CLONE", info.clone, "the clone directory")->required();
   info_cmd->add_flag("--json", info.json, "print JSON instead of text");
 
+  clonectl::VerifyArgs verify;
+  CLI::App* verify_cmd = app.add_subcommand(
+      "verify", "Check a VM's base fingerprints and every layer's headers (works while it is "
+                "mounted); exit status 1 if anything is wrong");
+  verify_cmd->add_option("VM", verify.vm, "the VM directory or its .vmx")->required();
+  verify_cmd->add_flag("--full", verify.full,
+                       "also read every block of every snapshot layer and compare it with its "
+                       "checksum, naming each bad block");
+  verify_cmd->add_flag("--json", verify.json, "print JSON instead of text");
+
   clonectl::InspectArgs inspect;
   CLI::App* inspect_cmd = app.add_subcommand(
       "inspect", "Show a VMDK's subformat, extents, capacity, CID chain and allocation");
@@ -83,6 +93,7 @@ int main(int argc, char** argv) {
   if (snapshot_cmd->parsed()) return clonectl::RunSnapshot(snapshot);
   if (snapshots_cmd->parsed()) return clonectl::RunSnapshots(snapshots);
   if (info_cmd->parsed()) return clonectl::RunInfo(info);
+  if (verify_cmd->parsed()) return clonectl::RunVerify(verify);
   if (inspect_cmd->parsed()) return clonectl::RunInspect(inspect);
   if (export_cmd->parsed()) return clonectl::RunExport(exp);
   return clonectl::Fail("no command given");
