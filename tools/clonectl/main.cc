@@ -38,8 +38,9 @@ int main(int argc, char** argv) {
 
   clonectl::InfoArgs info;
   CLI::App* info_cmd = app.add_subcommand(
-      "info", "Show a clone's disks, parents, space used and whether it is mounted");
-  info_cmd->add_option("CLONE", info.clone, "the clone directory")->required();
+      "info", "Show a VM's disks and their layer chains, parent, snapshot points, dependents, "
+              "space used and whether it is mounted");
+  info_cmd->add_option("VM", info.clone, "the VM directory or its .vmx")->required();
   info_cmd->add_flag("--json", info.json, "print JSON instead of text");
 
   clonectl::VerifyArgs verify;
