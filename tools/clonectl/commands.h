@@ -56,6 +56,12 @@ struct VerifyArgs {
 // run (then with the one-line error).
 int RunVerify(const VerifyArgs& args);
 
+struct TreeArgs {
+  std::string vm;
+  bool ascii = false;
+};
+int RunTree(const TreeArgs& args);
+
 // Prints "clonectl: <message>" and returns the failure exit status.
 int Fail(const std::string& message);
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// clonectl: snapshot points, clones and VMDK inspection. Parses arguments and dispatches.
+// clonectl: snapshot points, clones, VM and VMDK inspection. Parses arguments and dispatches.
 
 #include <CLI/CLI.hpp>
 
@@ -42,6 +42,13 @@ int main(int argc, char** argv) {
               "space used and whether it is mounted");
   info_cmd->add_option("VM", info.clone, "the VM directory or its .vmx")->required();
   info_cmd->add_flag("--json", info.json, "print JSON instead of text");
+
+  clonectl::TreeArgs tree;
+  CLI::App* tree_cmd = app.add_subcommand(
+      "tree", "Show the clone/snapshot tree: the VM's snapshot points, the clones made from "
+              "each (recursively), and where its current state is");
+  tree_cmd->add_option("VM", tree.vm, "the VM directory or its .vmx")->required();
+  tree_cmd->add_flag("--ascii", tree.ascii, "draw with ASCII characters instead of box drawing");
 
   clonectl::VerifyArgs verify;
   CLI::App* verify_cmd = app.add_subcommand(
@@ -94,6 +101,7 @@ int main(int argc, char** argv) {
   if (snapshot_cmd->parsed()) return clonectl::RunSnapshot(snapshot);
   if (snapshots_cmd->parsed()) return clonectl::RunSnapshots(snapshots);
   if (info_cmd->parsed()) return clonectl::RunInfo(info);
+  if (tree_cmd->parsed()) return clonectl::RunTree(tree);
   if (verify_cmd->parsed()) return clonectl::RunVerify(verify);
   if (inspect_cmd->parsed()) return clonectl::RunInspect(inspect);
   if (export_cmd->parsed()) return clonectl::RunExport(exp);
