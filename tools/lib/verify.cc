@@ -311,9 +311,11 @@ std::string RenderVerifyText(const VerifyReport& report) {
   if (report.ok()) {
     out += fmt::format("{}: all {} checks passed{}\n", report.vm, report.checks.size(), scrubbed);
   } else {
-    out += fmt::format("{}: {} of {} checks FAILED, {} bad block{}{}\n", report.vm, failed,
-                       report.checks.size(), report.bad_blocks.size(),
-                       report.bad_blocks.size() == 1 ? "" : "s", scrubbed);
+    const size_t bad = report.bad_blocks.size();
+    std::string blocks = report.full ? fmt::format(", {} bad block{}", bad, bad == 1 ? "" : "s")
+                                     : "";
+    out += fmt::format("{}: {} of {} checks FAILED{}{}\n", report.vm, failed,
+                       report.checks.size(), blocks, scrubbed);
   }
   if (!report.full) {
     out += "(block data not read; clonectl verify --full scrubs every frozen layer)\n";
