@@ -26,8 +26,7 @@ class ClonectlInspectTest : public ::testing::Test {
     ASSERT_TRUE(QemuIo(dir_ / "disk.vmdk", {"write -P 0x5a 0 64k"}));
     ASSERT_TRUE(RunsOk({testing_support::ClonectlPath(), "clone", dir_ / "disk.vmdk", vm_}));
     ASSERT_TRUE(RunsOk({testing_support::ClonectlPath(), "snapshot", vm_, "s1"}));
-    ASSERT_TRUE(RunsOk(
-        {testing_support::ClonectlPath(), "clone", vm_, c1_, "--snapshot", "s1"}));
+    ASSERT_TRUE(RunsOk({testing_support::ClonectlPath(), "clone", vm_, c1_, "--snapshot", "s1"}));
   }
 
   // The checksum file of vm's frozen layer (the one s1 froze).
@@ -55,9 +54,9 @@ TEST_F(ClonectlInspectTest, EachCommandHasHelp) {
 }
 
 TEST_F(ClonectlInspectTest, VerifyExitsZeroWhenAllIsWellAndOneWhenItFindsAProblem) {
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"verify", vm_}, {"verify", c1_, "--full"},
-        {"verify", vm_ + "/"}}) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"verify", vm_},
+                                               {"verify", c1_, "--full"},
+                                               {"verify", vm_ + "/"}}) {
     CommandResult r = Clonectl(args);
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_EQ(r.err, "");

@@ -2,11 +2,11 @@
 // clonectl verify, info and tree on a VM that is mounted and being written: verify only
 // reads (no lock, the top layer read-only), so it runs beside the daemon, passes while
 // the guest writes and flushes, and still names a block damaged under a running VM.
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <fstream>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "tests/mount/mount_fixture.h"
 
@@ -44,7 +44,8 @@ TEST_F(InspectMountedTest, VerifyPassesWhileTheVmWritesAndFlushes) {
   // header at every flush, and verify reads it meanwhile.
   std::vector<std::string> commands;
   for (int i = 0; i < 50; ++i) {
-    commands.push_back(fmt::format("write -P {} {} 4k", 0x30 + i % 64, (4 + i % 16) * 1048576 + i * 4096));
+    commands.push_back(
+        fmt::format("write -P {} {} 4k", 0x30 + i % 64, (4 + i % 16) * 1048576 + i * 4096));
     commands.push_back("flush");
   }
   bool writer_ok = false;

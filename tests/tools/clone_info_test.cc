@@ -54,11 +54,12 @@ TEST_F(CloneInfoTest, ShowsEachDisksChainWithWhatEachLayerHolds) {
   Json vm = Info(Path("vm"));
   ASSERT_EQ(vm["disks"].size(), 1u);
   const Json& disk = vm["disks"][0];
-  EXPECT_EQ(Chain(disk), (std::vector<std::string>{"base ok", "frozen own 8192",
-                                                   "frozen own 12288", "top own 4096"}));
+  EXPECT_EQ(Chain(disk), (std::vector<std::string>{"base ok", "frozen own 8192", "frozen own 12288",
+                                                   "top own 4096"}));
   EXPECT_EQ(disk["chain"][1]["snapshot"], "s1");
   EXPECT_EQ(disk["chain"][2]["snapshot"], "s2");
-  EXPECT_EQ(disk["chain"][3]["delta_file"], Path("vm/.clonefs/") + Config(Path("vm")).disks[0].delta_file);
+  EXPECT_EQ(disk["chain"][3]["delta_file"],
+            Path("vm/.clonefs/") + Config(Path("vm")).disks[0].delta_file);
   // The fields info always had: the top layer's share and space, the base's state.
   EXPECT_EQ(disk["owned_bytes"], 4096u);
   EXPECT_TRUE(disk["parent_ok"].get<bool>());
@@ -79,8 +80,8 @@ TEST_F(CloneInfoTest, ShowsEachDisksChainWithWhatEachLayerHolds) {
 
   Json c1 = Info(Path("c1"));
   const Json& cdisk = c1["disks"][0];
-  EXPECT_EQ(Chain(cdisk), (std::vector<std::string>{"base ok", "frozen inherited 8192",
-                                                    "top own 16384"}));
+  EXPECT_EQ(Chain(cdisk),
+            (std::vector<std::string>{"base ok", "frozen inherited 8192", "top own 16384"}));
   EXPECT_EQ(cdisk["chain"][1]["vm"], Path("vm"));
   EXPECT_EQ(cdisk["chain"][1]["map_file"],
             Path("vm/.clonefs/") + Config(Path("vm")).disks[0].frozen[0].map_file);

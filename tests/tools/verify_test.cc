@@ -59,9 +59,10 @@ class VerifyTest : public ManagedVmTest {
   }
 
   std::string VmLayerFile(const std::string& field) {
-    return Path("vm/.clonefs/") + (field == "delta"  ? Config(Path("vm")).disks[0].frozen[0].delta_file
-                                   : field == "sums" ? Config(Path("vm")).disks[0].frozen[0].sums_file
-                                                     : Config(Path("vm")).disks[0].frozen[0].map_file);
+    return Path("vm/.clonefs/") +
+           (field == "delta"  ? Config(Path("vm")).disks[0].frozen[0].delta_file
+            : field == "sums" ? Config(Path("vm")).disks[0].frozen[0].sums_file
+                              : Config(Path("vm")).disks[0].frozen[0].map_file);
   }
 };
 
@@ -82,8 +83,7 @@ TEST_F(VerifyTest, ASoundVmPassesEveryCheck) {
     EXPECT_EQ(report.scrubbed_bytes, full ? 3 * engine::kBlockBytes : 0u);
   }
   const std::string text = RenderVerifyText(Verify(Path("vm"), true));
-  EXPECT_NE(text.find(Path("vm") + ": all 6 checks passed, 8.0 KiB scrubbed\n"),
-            std::string::npos)
+  EXPECT_NE(text.find(Path("vm") + ": all 6 checks passed, 8.0 KiB scrubbed\n"), std::string::npos)
       << text;
   EXPECT_NE(text.find("OK      disk base: base chain: " + Path("base.vmdk") +
                       ": fingerprint matches (2 files)\n"),
@@ -105,8 +105,8 @@ TEST_F(VerifyTest, AFlippedByteIsNamedByTheFullScrubOnly) {
   EXPECT_EQ(full.bad_blocks[0].file, delta);
   EXPECT_EQ(full.bad_blocks[0].block, 4u);
   EXPECT_EQ(full.bad_blocks[0].offset_bytes, 4 * engine::kBlockBytes);
-  EXPECT_EQ(Failures(full),
-            std::vector<std::string>{"scrub: " + delta + ": 1 of 2 blocks differ from their checksums"});
+  EXPECT_EQ(Failures(full), std::vector<std::string>{
+                                "scrub: " + delta + ": 1 of 2 blocks differ from their checksums"});
   const std::string text = RenderVerifyText(full);
   EXPECT_NE(text.find("FAILED  disk base: bad block 4 at byte 16384 of " + delta +
                       ": its data does not match its checksum\n"),
@@ -130,9 +130,9 @@ TEST_F(VerifyTest, AFlippedByteIsNamedByTheFullScrubOnly) {
 TEST_F(VerifyTest, ADamagedChecksumHeaderIsReported) {
   FlipByte(VmLayerFile("sums"), 30);  // inside the layer id
   VerifyReport report = Verify(Path("vm"), false);
-  EXPECT_EQ(Failures(report), std::vector<std::string>{
-                                  "checksums: " + VmLayerFile("sums") +
-                                  ": checksum file header is damaged (checksum mismatch)"});
+  EXPECT_EQ(Failures(report),
+            std::vector<std::string>{"checksums: " + VmLayerFile("sums") +
+                                     ": checksum file header is damaged (checksum mismatch)"});
   // The scrub needs the header: it is not attempted, and the failure is reported once.
   report = Verify(Path("vm"), true);
   EXPECT_EQ(Failures(report).size(), 1u) << RenderVerifyText(report);
@@ -160,8 +160,8 @@ TEST_F(VerifyTest, AMissingInheritedLayerIsReportedAndTheRestStillChecked) {
   const std::string map = VmLayerFile("map");
   fs::rename(map, map + ".moved");
   VerifyReport report = Verify(Path("c1"), true);
-  EXPECT_EQ(Failures(report),
-            std::vector<std::string>{"layer: " + map + ": a snapshot layer of the chain is missing"});
+  EXPECT_EQ(Failures(report), std::vector<std::string>{
+                                  "layer: " + map + ": a snapshot layer of the chain is missing"});
   // Its checksum file and scrub are skipped; c1's own layer is still scrubbed.
   EXPECT_EQ(report.scrubbed_bytes, engine::kBlockBytes);
   const std::string text = RenderVerifyText(report);

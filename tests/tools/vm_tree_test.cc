@@ -39,67 +39,82 @@ class VmTreeTest : public ManagedVmTest {
     return tree ? RenderVmTree(tree.value(), ascii) : "";
   }
 
-  std::string Time(const std::string& vm, const std::string& snapshot) {
-    return Config(Path(vm)).FindSnapshot(snapshot)->created_utc;
+  // `text` with DIR standing for the test's directory and <VM NAME> for the time of
+  // snapshot point NAME of VM.
+  std::string Expected(std::string text) {
+    for (size_t at = 0; (at = text.find("DIR", at)) != std::string::npos;) {
+      text.replace(at, 3, dir_.path());
+      at += dir_.path().size();
+    }
+    for (size_t at = 0; (at = text.find('<', at)) != std::string::npos;) {
+      const size_t end = text.find('>', at);
+      const std::string key = text.substr(at + 1, end - at - 1);
+      const size_t space = key.find(' ');
+      const engine::CloneConfig config = Config(Path(key.substr(0, space)));
+      const engine::SnapshotPoint* snapshot = config.FindSnapshot(key.substr(space + 1));
+      text.replace(at, end - at + 1, snapshot ? snapshot->created_utc : "?");
+    }
+    return text;
   }
 };
 
 TEST_F(VmTreeTest, NestsSnapshotPointsAndClonesAndMarksTheCurrentState) {
-  EXPECT_EQ(Tree(Path("vm")),
-            "base: " + Path("base.vmdk") + "\n" +
-            Path("vm") + "\n"
-            "└── snapshot s1 (" + Time("vm", "s1") + ")\n"
-            "    ├── clone " + Path("c1") + "\n"
-            "    │   └── snapshot for-c1a (" + Time("c1", "for-c1a") + ")\n"
-            "    │       ├── clone " + Path("c1a") + "\n"
-            "    │       └── (current state)\n"
-            "    └── snapshot s2 (" + Time("vm", "s2") + ")\n"
-            "        ├── clone " + Path("c2") + "\n"
-            "        └── (you are here)\n");
-  EXPECT_EQ(Tree(Path("vm"), /*ascii=*/true),
-            "base: " + Path("base.vmdk") + "\n" +
-            Path("vm") + "\n"
-            "`-- snapshot s1 (" + Time("vm", "s1") + ")\n"
-            "    |-- clone " + Path("c1") + "\n"
-            "    |   `-- snapshot for-c1a (" + Time("c1", "for-c1a") + ")\n"
-            "    |       |-- clone " + Path("c1a") + "\n"
-            "    |       `-- (current state)\n"
-            "    `-- snapshot s2 (" + Time("vm", "s2") + ")\n"
-            "        |-- clone " + Path("c2") + "\n"
-            "        `-- (you are here)\n");
+  EXPECT_EQ(Tree(Path("vm")), Expected(R"(base: DIR/base.vmdk
+DIR/vm
+└── snapshot s1 (<vm s1>)
+    ├── clone DIR/c1
+    │   └── snapshot for-c1a (<c1 for-c1a>)
+    │       ├── clone DIR/c1a
+    │       └── (current state)
+    └── snapshot s2 (<vm s2>)
+        ├── clone DIR/c2
+        └── (you are here)
+)"));
+  EXPECT_EQ(Tree(Path("vm"), /*ascii=*/true), Expected(R"(base: DIR/base.vmdk
+DIR/vm
+`-- snapshot s1 (<vm s1>)
+    |-- clone DIR/c1
+    |   `-- snapshot for-c1a (<c1 for-c1a>)
+    |       |-- clone DIR/c1a
+    |       `-- (current state)
+    `-- snapshot s2 (<vm s2>)
+        |-- clone DIR/c2
+        `-- (you are here)
+)"));
 }
 
 TEST_F(VmTreeTest, AClonesTreeNamesItsParentsNearestFirst) {
-  EXPECT_EQ(Tree(Path("c1a")),
-            "parent: " + Path("c1") + " (snapshot for-c1a)\n"
-            "parent: " + Path("vm") + " (snapshot s1)\n"
-            "base: " + Path("base.vmdk") + "\n" +
-            Path("c1a") + "\n"
-            "└── (you are here)\n");
-  EXPECT_EQ(Tree(Path("c1")),
-            "parent: " + Path("vm") + " (snapshot s1)\n"
-            "base: " + Path("base.vmdk") + "\n" +
-            Path("c1") + "\n"
-            "└── snapshot for-c1a (" + Time("c1", "for-c1a") + ")\n"
-            "    ├── clone " + Path("c1a") + "\n"
-            "    └── (you are here)\n");
+  EXPECT_EQ(Tree(Path("c1a")), Expected(R"(parent: DIR/c1 (snapshot for-c1a)
+parent: DIR/vm (snapshot s1)
+base: DIR/base.vmdk
+DIR/c1a
+└── (you are here)
+)"));
+  EXPECT_EQ(Tree(Path("c1")), Expected(R"(parent: DIR/vm (snapshot s1)
+base: DIR/base.vmdk
+DIR/c1
+└── snapshot for-c1a (<c1 for-c1a>)
+    ├── clone DIR/c1a
+    └── (you are here)
+)"));
 }
 
 TEST_F(VmTreeTest, AMovedCloneOrParentIsShownWithItsProblem) {
   fs::rename(Path("c2"), Path("c2-moved"));
   const std::string tree = Tree(Path("vm"));
-  EXPECT_NE(tree.find("        ├── clone " + Path("c2") +
-                      " (missing: moved or deleted without clonectl)\n"),
+  EXPECT_NE(tree.find(Expected(R"(
+        ├── clone DIR/c2 (missing: moved or deleted without clonectl)
+        └── (you are here)
+)")),
             std::string::npos)
       << tree;
   fs::rename(Path("vm"), Path("vm-moved"));
-  EXPECT_EQ(Tree(Path("c1a")),
-            "parent: " + Path("c1") + " (snapshot for-c1a)\n"
-            "parent: " + Path("vm") + " (snapshot s1): missing: moved or deleted without "
-            "clonectl\n"
-            "base: " + Path("base.vmdk") + "\n" +
-            Path("c1a") + "\n"
-            "└── (you are here)\n");
+  EXPECT_EQ(Tree(Path("c1a")), Expected(R"(parent: DIR/c1 (snapshot for-c1a)
+parent: DIR/vm (snapshot s1): missing: moved or deleted without clonectl
+base: DIR/base.vmdk
+DIR/c1a
+└── (you are here)
+)"));
 }
 
 // Records edited by hand so that vm is also a clone of c1: each VM is shown once.
@@ -115,12 +130,15 @@ TEST_F(VmTreeTest, RecordsFormingACycleAreNotFollowed) {
                   .ok());
   const std::string tree = Tree(Path("vm"));
   EXPECT_EQ(tree.substr(0, tree.find('\n', tree.find('\n') + 1) + 1),
-            "parent: " + Path("c1") + " (snapshot for-c1a)\n"
-            "parent: " + Path("vm") + " (snapshot s1): already shown (the parent records "
-            "form a cycle)\n")
-      << tree;
-  EXPECT_NE(tree.find("    │       ├── clone " + Path("vm") +
-                      " (already shown above: its records form a cycle)\n"),
+            Expected(R"(parent: DIR/c1 (snapshot for-c1a)
+parent: DIR/vm (snapshot s1): already shown (the parent records form a cycle)
+)")) << tree;
+  EXPECT_NE(tree.find(Expected(R"(
+    │   └── snapshot for-c1a (<c1 for-c1a>)
+    │       ├── clone DIR/c1a
+    │       ├── clone DIR/vm (already shown above: its records form a cycle)
+    │       └── (current state)
+)")),
             std::string::npos)
       << tree;
 }

@@ -129,10 +129,10 @@ std::string Bytes(const Json& value) {
 // One row of a disk's layer table.
 std::string LayerRow(const Json& layer) {
   if (layer["kind"] == "base") {
-    return fmt::format("  {:<18} {:<16} {:>10} {:>10}  {} ({})\n", "base", "-", "-", "-",
-                       layer["path"].get<std::string>(),
-                       layer["ok"].get<bool>() ? "fingerprint matches"
-                                               : layer["problem"].get<std::string>());
+    return fmt::format(
+        "  {:<18} {:<16} {:>10} {:>10}  {} ({})\n", "base", "-", "-", "-",
+        layer["path"].get<std::string>(),
+        layer["ok"].get<bool>() ? "fingerprint matches" : layer["problem"].get<std::string>());
   }
   std::string origin = layer["kind"] == "top" ? "top" : layer["origin"].get<std::string>();
   if (!layer["snapshot"].is_null()) {
@@ -155,33 +155,33 @@ std::string RenderCloneInfoText(const Json& info) {
   out += fmt::format("created:     {} from {}\n", info["created_utc"].get<std::string>(),
                      info["source"].get<std::string>());
   if (const Json& parent = info["parent"]; !parent.is_null()) {
-    out += fmt::format("parent:      {}, snapshot point '{}'{}\n",
-                       parent["path"].get<std::string>(), parent["snapshot"].get<std::string>(),
-                       parent["ok"].get<bool>() ? ""
-                                                : " (" + parent["problem"].get<std::string>() + ")");
+    out += fmt::format(
+        "parent:      {}, snapshot point '{}'{}\n", parent["path"].get<std::string>(),
+        parent["snapshot"].get<std::string>(),
+        parent["ok"].get<bool>() ? "" : " (" + parent["problem"].get<std::string>() + ")");
   }
   if (info["mounted"].get<bool>()) {
     out += fmt::format("mounted:     yes, at {} (pid {})\n",
                        info["mount"]["mountpoint"].get<std::string>(),
                        info["mount"]["pid"].get<long>());
   } else if (info.contains("busy")) {
-    out += fmt::format("mounted:     no; busy (clonectl {}, pid {})\n",
-                       info["busy"]["operation"].get<std::string>(),
-                       info["busy"]["pid"].get<long>());
+    out +=
+        fmt::format("mounted:     no; busy (clonectl {}, pid {})\n",
+                    info["busy"]["operation"].get<std::string>(), info["busy"]["pid"].get<long>());
   } else {
     out += "mounted:     no\n";
   }
-  out += fmt::format("space used:  {} by this VM's layers, {} by layers it shares with its "
-                     "parents\n",
-                     HumanBytes(info["space_used_bytes"].get<uint64_t>()),
-                     HumanBytes(info["inherited_bytes"].get<uint64_t>()));
+  out += fmt::format(
+      "space used:  {} by this VM's layers, {} by layers it shares with its "
+      "parents\n",
+      HumanBytes(info["space_used_bytes"].get<uint64_t>()),
+      HumanBytes(info["inherited_bytes"].get<uint64_t>()));
   for (const Json& d : info["disks"]) {
-    out += fmt::format("disk {}: {} ({} bytes), layers bottom to top:\n",
-                       d["name"].get<std::string>(),
-                       HumanBytes(d["capacity_bytes"].get<uint64_t>()),
-                       d["capacity_bytes"].get<uint64_t>());
-    out += fmt::format("  {:<18} {:<16} {:>10} {:>10}  {}\n", "LAYER", "ORIGIN", "HOLDS",
-                       "ON DISK", "FILE");
+    out += fmt::format(
+        "disk {}: {} ({} bytes), layers bottom to top:\n", d["name"].get<std::string>(),
+        HumanBytes(d["capacity_bytes"].get<uint64_t>()), d["capacity_bytes"].get<uint64_t>());
+    out += fmt::format("  {:<18} {:<16} {:>10} {:>10}  {}\n", "LAYER", "ORIGIN", "HOLDS", "ON DISK",
+                       "FILE");
     for (const Json& layer : d["chain"]) out += LayerRow(layer);
     if (!d["other_layers"].empty()) {
       out += "  on other branches (kept for their snapshot points):\n";

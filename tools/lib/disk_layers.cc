@@ -43,7 +43,8 @@ Json Describe(common::Storage& storage, const std::string& meta, const engine::C
   j["sums_file"] = engine::LayerFilePath(meta, record.sums_file);
   auto layer = engine::OpenFrozenLayer(storage, meta, record);
   j["owned_bytes"] = layer ? Json(OwnedBytes(*layer.value())) : Json(nullptr);
-  j["host_bytes"] = HostBytes(storage, meta, {record.delta_file, record.map_file, record.sums_file});
+  j["host_bytes"] =
+      HostBytes(storage, meta, {record.delta_file, record.map_file, record.sums_file});
   j["ok"] = layer.has_value();
   j["problem"] = layer ? Json(nullptr) : Json(layer.error().message());
   return j;

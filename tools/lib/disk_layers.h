@@ -11,9 +11,8 @@
 // daemon last persisted it).
 
 #include <cstdint>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "common/storage.h"
 #include "fs/engine/clone_config.h"

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tools/lib/parent_vm.h"
 
-#include <cerrno>
-
 #include <fmt/format.h>
+
+#include <cerrno>
 
 namespace tools {
 
@@ -11,9 +11,8 @@ ParentVmState LookUpParentVm(common::Storage& storage, const engine::ParentVm& p
   ParentVmState state;
   auto config = engine::LoadCloneConfig(storage, parent.path);
   if (!config) {
-    state.problem = config.error().code() == ENOENT
-                        ? "missing: moved or deleted without clonectl"
-                        : config.error().message();
+    state.problem = config.error().code() == ENOENT ? "missing: moved or deleted without clonectl"
+                                                    : config.error().message();
     return state;
   }
   if (config.value().vm_id != parent.vm_id) {

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tools/lib/verify.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <memory>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "fs/engine/clone_config.h"
 #include "fs/engine/delta_layer.h"
@@ -144,14 +144,14 @@ class Verifier {
     VerifyCheck sums = NewCheck(disk.name, "checksums", record.layer_id, sums_path, inherited);
     common::Status header = engine::CheckChecksumHeader(storage_, *layer.value(), sums_path);
     sums.ok = header.ok();
-    sums.detail = sums.ok ? fmt::format("{}: header matches the layer", sums_path)
-                          : header.message();
+    sums.detail =
+        sums.ok ? fmt::format("{}: header matches the layer", sums_path) : header.message();
     report_.checks.push_back(std::move(sums));
     if (!header.ok() || !options_.full) return;
     const std::string data_path = engine::LayerFilePath(meta_, record.delta_file);
     report_.checks.push_back(NewCheck(disk.name, "scrub", record.layer_id, data_path, inherited));
-    scrub_.push_back({report_.checks.size() - 1, disk.name, data_path, sums_path,
-                      std::move(layer).value()});
+    scrub_.push_back(
+        {report_.checks.size() - 1, disk.name, data_path, sums_path, std::move(layer).value()});
   }
 
   Result<std::unique_ptr<engine::DeltaLayer>> OpenFrozen(const engine::CloneDisk& disk,
@@ -195,8 +195,8 @@ class Verifier {
     for (size_t i = 0; i < config.disks.size(); ++i) {
       const std::string& id = snapshot.layer_ids[i];
       if (!id.empty() && config.disks[i].FindLayer(id) == nullptr) {
-        check.detail = fmt::format("disk {}: its layer {} is not in clone.json",
-                                   config.disks[i].name, id);
+        check.detail =
+            fmt::format("disk {}: its layer {} is not in clone.json", config.disks[i].name, id);
         return check;
       }
     }
@@ -270,10 +270,8 @@ Json VerifyReportJson(const VerifyReport& report) {
   out["checks"] = std::move(checks);
   Json bad = Json::array();
   for (const BadBlock& b : report.bad_blocks) {
-    bad.push_back({{"disk", b.disk},
-                   {"file", b.file},
-                   {"block", b.block},
-                   {"offset_bytes", b.offset_bytes}});
+    bad.push_back(
+        {{"disk", b.disk}, {"file", b.file}, {"block", b.block}, {"offset_bytes", b.offset_bytes}});
   }
   out["bad_blocks"] = std::move(bad);
   out["summary"] = {{"checks", report.checks.size()},
@@ -300,9 +298,10 @@ std::string RenderVerifyText(const VerifyReport& report) {
     if (c.what != "scrub") continue;
     for (const BadBlock& b : report.bad_blocks) {
       if (b.disk != c.disk || b.file != c.file) continue;
-      out += fmt::format("{:<7} disk {}: bad block {} at byte {} of {}: its data does not "
-                         "match its checksum\n",
-                         "FAILED", b.disk, b.block, b.offset_bytes, b.file);
+      out += fmt::format(
+          "{:<7} disk {}: bad block {} at byte {} of {}: its data does not "
+          "match its checksum\n",
+          "FAILED", b.disk, b.block, b.offset_bytes, b.file);
     }
   }
   const size_t failed = report.failed();
@@ -312,10 +311,10 @@ std::string RenderVerifyText(const VerifyReport& report) {
     out += fmt::format("{}: all {} checks passed{}\n", report.vm, report.checks.size(), scrubbed);
   } else {
     const size_t bad = report.bad_blocks.size();
-    std::string blocks = report.full ? fmt::format(", {} bad block{}", bad, bad == 1 ? "" : "s")
-                                     : "";
-    out += fmt::format("{}: {} of {} checks FAILED{}{}\n", report.vm, failed,
-                       report.checks.size(), blocks, scrubbed);
+    std::string blocks =
+        report.full ? fmt::format(", {} bad block{}", bad, bad == 1 ? "" : "s") : "";
+    out += fmt::format("{}: {} of {} checks FAILED{}{}\n", report.vm, failed, report.checks.size(),
+                       blocks, scrubbed);
   }
   if (!report.full) {
     out += "(block data not read; clonectl verify --full scrubs every frozen layer)\n";

@@ -13,10 +13,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/storage.h"
 
@@ -30,20 +29,20 @@ struct VerifyOptions {
 
 // One check and its outcome.
 struct VerifyCheck {
-  std::string disk;     // the disk's name; "" for a check of the whole VM
-  std::string what;     // "base", "layer", "checksums", "scrub", "top", "snapshot"
-  std::string subject;  // a layer's id, a snapshot point's name, the base VMDK's path
-  std::string file;     // the file checked (absolute), "" when there is no single one
+  std::string disk;        // the disk's name; "" for a check of the whole VM
+  std::string what;        // "base", "layer", "checksums", "scrub", "top", "snapshot"
+  std::string subject;     // a layer's id, a snapshot point's name, the base VMDK's path
+  std::string file;        // the file checked (absolute), "" when there is no single one
   bool inherited = false;  // a layer check: the layer is inherited from the parent VM
   bool ok = false;
-  std::string detail;   // what was found: a summary when ok, else the cause (naming the file)
+  std::string detail;  // what was found: a summary when ok, else the cause (naming the file)
 };
 
 // A block of a frozen layer whose data no longer matches its checksum.
 struct BadBlock {
   std::string disk;
-  std::string file;       // the layer's data file (.delta), absolute
-  uint64_t block = 0;     // 4 KiB block number
+  std::string file;           // the layer's data file (.delta), absolute
+  uint64_t block = 0;         // 4 KiB block number
   uint64_t offset_bytes = 0;  // its offset, in the disk and in the data file alike
 };
 

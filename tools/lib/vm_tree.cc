@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tools/lib/vm_tree.h"
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <filesystem>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "fs/engine/clone_config.h"
 #include "tools/lib/dependents.h"
@@ -120,9 +120,9 @@ class TreeBuilder {
       return {fmt::format("clone {} ({})", d.record.path, d.problem), {}};
     }
     if (seen_.count(d.record.vm_id)) {
-      return {fmt::format("clone {} (already shown above: its records form a cycle)",
-                          d.record.path),
-              {}};
+      return {
+          fmt::format("clone {} (already shown above: its records form a cycle)", d.record.path),
+          {}};
     }
     auto config = engine::LoadCloneConfig(storage_, d.record.path);
     if (!config) return {fmt::format("clone {} ({})", d.record.path, config.error().message()), {}};
