@@ -65,7 +65,7 @@ Result<Json> CloneInfo(common::Storage& storage, const std::string& vm_path) {
   Json disks = Json::array();
   for (size_t i = 0; i < config.disks.size(); ++i) {
     const engine::CloneDisk& d = config.disks[i];
-    Json layers = DescribeDiskLayers(storage, dir, config, i);
+    Json layers = DescribeDiskLayers(storage, dir, config, i, info["mounted"].get<bool>());
     const Json& base = layers["chain"].front();
     const Json& top = layers["chain"].back();
     Json j;

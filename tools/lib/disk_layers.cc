@@ -2,8 +2,10 @@
 #include "tools/lib/disk_layers.h"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include "fs/engine/delta_layer.h"
 #include "fs/engine/disk_chain.h"
@@ -12,6 +14,11 @@ namespace tools {
 namespace {
 
 using Json = nlohmann::ordered_json;
+
+// Half-written headers last microseconds (one memcpy and an msync); five reads 20 ms
+// apart tell that from damage.
+constexpr int kTopAttemptsWhileMounted = 5;
+constexpr auto kTopRetryDelay = std::chrono::milliseconds(20);
 
 uint64_t OwnedBytes(const engine::DeltaLayer& layer) {
   return std::min(layer.owned_blocks() * engine::kBlockBytes, layer.capacity_bytes());
@@ -52,6 +59,16 @@ Json Describe(common::Storage& storage, const std::string& meta, const engine::C
 
 }  // namespace
 
+common::Result<std::unique_ptr<engine::DeltaLayer>> OpenTopLayerToRead(
+    common::Storage& storage, const std::string& meta, const engine::CloneDisk& disk,
+    bool mounted) {
+  for (int attempt = 1;; ++attempt) {
+    auto top = engine::OpenTopLayer(storage, meta, disk, /*writable=*/false);
+    if (top || !mounted || attempt >= kTopAttemptsWhileMounted) return top;
+    std::this_thread::sleep_for(kTopRetryDelay);
+  }
+}
+
 uint64_t HostBytes(common::Storage& storage, const std::string& meta,
                    std::initializer_list<std::string> files) {
   uint64_t bytes = 0;
@@ -64,7 +81,7 @@ uint64_t HostBytes(common::Storage& storage, const std::string& meta,
 }
 
 Json DescribeDiskLayers(common::Storage& storage, const std::string& vm_dir,
-                        const engine::CloneConfig& config, size_t disk_index) {
+                        const engine::CloneConfig& config, size_t disk_index, bool mounted) {
   const engine::CloneDisk& disk = config.disks[disk_index];
   const std::string meta = vm_dir + "/" + engine::kMetadataDirName;
   Json chain = Json::array();
@@ -99,7 +116,7 @@ Json DescribeDiskLayers(common::Storage& storage, const std::string& vm_dir,
     const engine::DeltaPaths paths = engine::TopLayerPaths(meta, disk);
     top["delta_file"] = paths.data;
     top["map_file"] = paths.map;
-    auto layer = engine::OpenTopLayer(storage, meta, disk, /*writable=*/false);
+    auto layer = OpenTopLayerToRead(storage, meta, disk, mounted);
     top["owned_bytes"] = layer ? Json(OwnedBytes(*layer.value())) : Json(nullptr);
     top["host_bytes"] = HostBytes(storage, meta, {disk.delta_file, disk.map_file});
     top["ok"] = layer.has_value();

@@ -16,6 +16,7 @@
 
 #include "common/storage.h"
 #include "fs/engine/clone_config.h"
+#include "fs/engine/delta_layer.h"
 
 namespace tools {
 
@@ -29,8 +30,17 @@ namespace tools {
 // and {"chain": [...], "other_layers": [own frozen layers not in the chain, same form],
 //      "space_used_bytes": host bytes of this VM's own layers (top and own frozen),
 //      "inherited_bytes": host bytes of the inherited layers}.
+// `mounted`: a daemon serves the VM (see OpenTopLayerToRead).
 nlohmann::ordered_json DescribeDiskLayers(common::Storage& storage, const std::string& vm_dir,
-                                          const engine::CloneConfig& config, size_t disk_index);
+                                          const engine::CloneConfig& config, size_t disk_index,
+                                          bool mounted);
+
+// The top layer, read-only, checked against the disk's record. A running daemon rewrites
+// the header in place at every flush, so a read can meet one half-written (its checksum
+// fails): while `mounted`, a failure is read again a few times, 20 ms apart, before it is
+// believed.
+common::Result<std::unique_ptr<engine::DeltaLayer>> OpenTopLayerToRead(
+    common::Storage& storage, const std::string& meta, const engine::CloneDisk& disk, bool mounted);
 
 // The space a layer's files take on the host (allocated bytes; missing files count 0).
 uint64_t HostBytes(common::Storage& storage, const std::string& meta,

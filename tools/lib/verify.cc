@@ -5,15 +5,14 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <memory>
-#include <thread>
 
 #include "fs/engine/clone_config.h"
 #include "fs/engine/delta_layer.h"
 #include "fs/engine/disk_chain.h"
 #include "fs/engine/layer_checksums.h"
 #include "fs/engine/vm_lock.h"
+#include "tools/lib/disk_layers.h"
 #include "tools/lib/managed_vm.h"
 #include "tools/lib/progress.h"
 
@@ -23,11 +22,6 @@ namespace {
 using common::Error;
 using common::Result;
 using Json = nlohmann::ordered_json;
-
-// A running daemon rewrites the top layer's header at every flush; a read that meets one
-// half-written fails its checksum. Re-reading a few times tells that from real damage.
-constexpr int kTopAttemptsWhileMounted = 5;
-constexpr auto kTopRetryDelay = std::chrono::milliseconds(20);
 
 // A frozen layer whose header and checksum header passed, kept open for the scrub.
 struct ScrubItem {
@@ -173,20 +167,11 @@ class Verifier {
   VerifyCheck CheckTop(const engine::CloneDisk& disk, bool mounted) {
     const engine::DeltaPaths paths = engine::TopLayerPaths(meta_, disk);
     VerifyCheck check = NewCheck(disk.name, "top", disk.layer_id, paths.map);
-    const int attempts = mounted ? kTopAttemptsWhileMounted : 1;
-    for (int attempt = 1;; ++attempt) {
-      auto top = engine::OpenTopLayer(storage_, meta_, disk, /*writable=*/false);
-      if (top) {
-        check.ok = true;
-        check.detail = fmt::format("{}: header and ids match clone.json", paths.map);
-        return check;
-      }
-      if (attempt >= attempts) {
-        check.detail = top.error().message();
-        return check;
-      }
-      std::this_thread::sleep_for(kTopRetryDelay);
-    }
+    auto top = OpenTopLayerToRead(storage_, meta_, disk, mounted);
+    check.ok = top.has_value();
+    check.detail = check.ok ? fmt::format("{}: header and ids match clone.json", paths.map)
+                            : top.error().message();
+    return check;
   }
 
   VerifyCheck SnapshotCheck(const engine::CloneConfig& config,
