@@ -23,13 +23,16 @@ using common::Error;
 using common::Result;
 using Json = nlohmann::ordered_json;
 
-// A frozen layer whose header and checksum header passed, kept open for the scrub.
+// A frozen layer whose header and checksum header passed, to scrub once every layer has
+// been checked. Not kept open meanwhile: a VM's chains can hold hundreds of layers, two
+// descriptors each.
 struct ScrubItem {
   size_t check_index;  // the placeholder check the scrub's outcome goes into
   std::string disk;
+  engine::FrozenLayer record;
   std::string data_path;
   std::string sums_path;
-  std::unique_ptr<engine::DeltaLayer> layer;
+  uint64_t owned_bytes = 0;
 };
 
 std::string ShortId(const std::string& id) { return id.substr(0, 16); }
@@ -69,9 +72,9 @@ class Verifier {
   // Reads every queued layer's blocks against its checksums.
   void Scrub() {
     uint64_t total = 0;
-    for (const ScrubItem& item : scrub_) total += OwnedBytes(*item.layer);
+    for (const ScrubItem& item : scrub_) total += item.owned_bytes;
     uint64_t before = 0;
-    for (ScrubItem& item : scrub_) {
+    for (const ScrubItem& item : scrub_) {
       engine::ChecksumOptions sums_options;
       if (options_.progress) {
         sums_options.progress = [&](uint64_t done) {
@@ -79,14 +82,14 @@ class Verifier {
         };
       }
       VerifyCheck& check = report_.checks[item.check_index];
-      auto scrub = engine::ScrubLayer(storage_, *item.layer, item.sums_path, sums_options);
-      before += OwnedBytes(*item.layer);
+      auto scrub = ScrubOne(item, sums_options);
+      before += item.owned_bytes;
       if (!scrub) {
         check.detail = scrub.error().message();
         continue;
       }
       const engine::ScrubReport& found = scrub.value();
-      report_.scrubbed_bytes += OwnedBytes(*item.layer);
+      report_.scrubbed_bytes += item.owned_bytes;
       for (uint64_t block : found.bad_blocks) {
         report_.bad_blocks.push_back(
             {item.disk, item.data_path, block, block * engine::kBlockBytes});
@@ -106,6 +109,12 @@ class Verifier {
   }
 
  private:
+  Result<engine::ScrubReport> ScrubOne(const ScrubItem& item,
+                                       const engine::ChecksumOptions& sums_options) {
+    BOOST_OUTCOME_TRY(layer, engine::OpenFrozenLayer(storage_, meta_, item.record));
+    return engine::ScrubLayer(storage_, *layer, item.sums_path, sums_options);
+  }
+
   VerifyCheck CheckBase(const engine::CloneDisk& disk) {
     VerifyCheck check = NewCheck(disk.name, "base", disk.parent_path, disk.parent_path);
     auto chain = engine::OpenBaseChain(storage_, disk);
@@ -144,8 +153,8 @@ class Verifier {
     if (!header.ok() || !options_.full) return;
     const std::string data_path = engine::LayerFilePath(meta_, record.delta_file);
     report_.checks.push_back(NewCheck(disk.name, "scrub", record.layer_id, data_path, inherited));
-    scrub_.push_back(
-        {report_.checks.size() - 1, disk.name, data_path, sums_path, std::move(layer).value()});
+    scrub_.push_back({report_.checks.size() - 1, disk.name, record, data_path, sums_path,
+                      OwnedBytes(*layer.value())});
   }
 
   Result<std::unique_ptr<engine::DeltaLayer>> OpenFrozen(const engine::CloneDisk& disk,
