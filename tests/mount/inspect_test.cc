@@ -2,11 +2,12 @@
 // clonectl verify, info and tree on a VM that is mounted and being written: verify only
 // reads (no lock, the top layer read-only), so it runs beside the daemon, passes while
 // the guest writes and flushes, and still names a block damaged under a running VM.
-#include <fmt/format.h>
-
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "tests/mount/mount_fixture.h"
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tools/lib/clone_info.h"
 
-#include <cerrno>
+#include <fmt/format.h>
 
 #include "fs/engine/vm_lock.h"
 #include "tools/lib/dependents.h"

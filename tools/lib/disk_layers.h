@@ -11,8 +11,10 @@
 // daemon last persisted it).
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
+#include <memory>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "common/storage.h"
 #include "fs/engine/clone_config.h"

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tools/lib/parent_vm.h"
 
-#include <fmt/format.h>
-
 #include <cerrno>
+
+#include <fmt/format.h>
 
 namespace tools {
 

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tools/lib/verify.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <memory>
+
+#include <fmt/format.h>
 
 #include "fs/engine/clone_config.h"
 #include "fs/engine/delta_layer.h"

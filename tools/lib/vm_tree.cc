@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tools/lib/vm_tree.h"
 
-#include <fmt/format.h>
-
-#include <cerrno>
 #include <filesystem>
+#include <optional>
 #include <set>
+
+#include <fmt/format.h>
 
 #include "fs/engine/clone_config.h"
 #include "tools/lib/dependents.h"
