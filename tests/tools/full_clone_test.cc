@@ -6,6 +6,8 @@
 #include "tools/lib/full_clone.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -17,6 +19,7 @@
 
 #include "common/memory_storage.h"
 #include "fs/engine/mounted_vm.h"
+#include "tests/support/crash_point_storage.h"
 #include "tests/support/test_support.h"
 #include "tools/lib/linked_clone.h"
 #include "vmdk/disk.h"
@@ -317,4 +320,51 @@ TEST_F(FullCloneOfLinkedCloneTest, CopiesALinkedCloneOfAVmWithItsVmx) {
 }
 
 }  // namespace
+// A kill at every step of a full clone of a linked clone (CrashPointStorage: _exit before
+// the Nth mutating operation): DEST is absent or complete, and the next clone removes
+// what the killed one left beside it.
+TEST_F(FullCloneOfLinkedCloneTest, AKillAtAnyStepLeavesNoCloneOrAWholeOne) {
+  const std::string c1 = dir_ / "c1";
+  ASSERT_TRUE(CreateLinkedClone(storage_, {dir_ / "base.vmdk", c1, "", ""}));
+  WriteThroughEngine(c1, 1 << 20, Pattern(64 << 10, 7));
+  Bytes expected = FlatContents(4);
+  const Bytes written = Pattern(64 << 10, 7);
+  std::copy(written.begin(), written.end(), expected.begin() + (1 << 20));
+  const std::string full = dir_ / "full";
+  int kills = 0;
+  for (long step = 1;; ++step) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      testing_support::CrashPointStorage cut(common::PosixStorage(), step);
+      FullCloneRequest request = Request(c1, full);
+      request.threads = 1;
+      ::_exit(CreateFullClone(cut, request) ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    const int code = WEXITSTATUS(status);
+    ASSERT_TRUE(code == 0 || code == testing_support::kCrashExitCode) << "step " << step;
+    if (code == 0) {
+      EXPECT_TRUE(ReadDisk(storage_, full + "/base.vmdk") == expected);
+      break;
+    }
+    ++kills;
+    // Either no DEST, or (killed after the rename, while syncing) a whole one.
+    if (fs::exists(full)) {
+      EXPECT_TRUE(ReadDisk(storage_, full + "/base.vmdk") == expected) << "step " << step;
+      fs::remove_all(full);
+    }
+    // The killed child's lock on c1 died with it: the linked clone opens again.
+    ASSERT_TRUE(engine::MountedVm::Open(storage_, {c1, "/nowhere", true})) << "step " << step;
+  }
+  EXPECT_GE(kills, 10);
+  // What the killed runs left beside DEST went with the successful run.
+  for (const auto& e : fs::directory_iterator(dir_.path())) {
+    EXPECT_EQ(e.path().filename().string().find(".full.clonefs-tmp-"), std::string::npos)
+        << e.path();
+  }
+}
+
 }  // namespace tools

@@ -62,6 +62,21 @@ struct DeleteArgs {
 };
 int RunDelete(const DeleteArgs& args);
 
+struct VerifyArgs {
+  std::string vm;
+  bool full = false;
+  bool json = false;
+};
+// Exit status 0 when every check passed, 1 when a problem was found or verify could not
+// run (then with the one-line error).
+int RunVerify(const VerifyArgs& args);
+
+struct TreeArgs {
+  std::string vm;
+  bool ascii = false;
+};
+int RunTree(const TreeArgs& args);
+
 // Prints "clonectl: <message>" and returns the failure exit status.
 int Fail(const std::string& message);
 

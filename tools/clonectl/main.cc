@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// clonectl: snapshot points, clones and VMDK inspection. Parses arguments and dispatches.
+// clonectl: snapshot points, clones, VM and VMDK inspection. Parses arguments and dispatches.
 
 #include <CLI/CLI.hpp>
 
@@ -62,9 +62,27 @@ int main(int argc, char** argv) {
 
   clonectl::InfoArgs info;
   CLI::App* info_cmd = app.add_subcommand(
-      "info", "Show a clone's disks, parents, space used and whether it is mounted");
-  info_cmd->add_option("CLONE", info.clone, "the clone directory")->required();
+      "info", "Show a VM's disks and their layer chains, parent, snapshot points, dependents, "
+              "space used and whether it is mounted");
+  info_cmd->add_option("VM", info.clone, "the VM directory or its .vmx")->required();
   info_cmd->add_flag("--json", info.json, "print JSON instead of text");
+
+  clonectl::TreeArgs tree;
+  CLI::App* tree_cmd = app.add_subcommand(
+      "tree", "Show the clone/snapshot tree: the VM's snapshot points, the clones made from "
+              "each (recursively), and where its current state is");
+  tree_cmd->add_option("VM", tree.vm, "the VM directory or its .vmx")->required();
+  tree_cmd->add_flag("--ascii", tree.ascii, "draw with ASCII characters instead of box drawing");
+
+  clonectl::VerifyArgs verify;
+  CLI::App* verify_cmd = app.add_subcommand(
+      "verify", "Check a VM's base fingerprints and every layer's headers (works while it is "
+                "mounted); exit status 1 if anything is wrong");
+  verify_cmd->add_option("VM", verify.vm, "the VM directory or its .vmx")->required();
+  verify_cmd->add_flag("--full", verify.full,
+                       "also read every block of every snapshot layer and compare it with its "
+                       "checksum, naming each bad block");
+  verify_cmd->add_flag("--json", verify.json, "print JSON instead of text");
 
   clonectl::InspectArgs inspect;
   CLI::App* inspect_cmd = app.add_subcommand(
@@ -109,6 +127,8 @@ int main(int argc, char** argv) {
   if (revert_cmd->parsed()) return clonectl::RunRevert(revert);
   if (delete_cmd->parsed()) return clonectl::RunDelete(del);
   if (info_cmd->parsed()) return clonectl::RunInfo(info);
+  if (tree_cmd->parsed()) return clonectl::RunTree(tree);
+  if (verify_cmd->parsed()) return clonectl::RunVerify(verify);
   if (inspect_cmd->parsed()) return clonectl::RunInspect(inspect);
   if (export_cmd->parsed()) return clonectl::RunExport(exp);
   return clonectl::Fail("no command given");

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tools/lib/clone_dir.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -34,9 +35,28 @@ Result<CloneDestination> CheckDestination(common::Storage& storage,
   return dest;
 }
 
+// Removes the temporary directories earlier clones of the same DEST left when their
+// process was killed (".NAME.clonefs-tmp-PID" whose PID is no longer running); this
+// pid's own is removed too, since nothing of it can be in use.
+void RemoveLeftoversOfKilledClones(common::Storage& storage, const CloneDestination& dest) {
+  const std::string prefix = "." + dest.name + ".clonefs-tmp-";
+  auto names = storage.ListDirectory(dest.parent);
+  if (!names) return;
+  for (const std::string& name : names.value()) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string pid_text = name.substr(prefix.size());
+    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
+    const long pid = std::stol(pid_text);
+    if (pid != ::getpid() && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)) {
+      continue;  // still running: another clone of the same DEST in progress
+    }
+    RemoveTree(storage, dest.parent + "/" + name);
+  }
+}
+
 Status BuildAndPublish(common::Storage& storage, const CloneDestination& dest,
                        const std::function<Status(const std::string& dir)>& build) {
-  RemoveTree(storage, dest.temp);  // a leftover of an earlier crash of this same pid
+  RemoveLeftoversOfKilledClones(storage, dest);
   BOOST_OUTCOME_TRYV(storage.CreateDirectory(dest.temp));
   if (Status s = build(dest.temp); !s.ok()) {
     RemoveTree(storage, dest.temp);

@@ -66,6 +66,19 @@ bool IsManagedVm(common::Storage& storage, const std::string& dir) {
       .has_value();
 }
 
+Result<std::string> ManagedVmDirectory(common::Storage& storage, const std::string& vm_path) {
+  std::string dir = VmDirectory(storage, vm_path);
+  if (IsManagedVm(storage, dir)) return dir;
+  auto info = storage.Stat(dir);
+  if (!info) {
+    if (info.error().code() == ENOENT) return Error(ENOENT, "{}: no such VM directory", vm_path);
+    return info.error();
+  }
+  if (!info.value().is_directory) return Error(ENOTDIR, "{}: not a VM directory", vm_path);
+  return Error(ENOENT, "{}: not managed by clonefs (no {}/{})", vm_path, engine::kMetadataDirName,
+               engine::kCloneConfigName);
+}
+
 Status LockedVm::Commit(common::Storage& storage, engine::CloneConfig next) {
   BOOST_OUTCOME_TRYV(engine::WriteFileAtomically(storage, meta + "/" + engine::kCloneConfigName,
                                                  engine::SerializeCloneConfig(next)));

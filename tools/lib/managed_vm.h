@@ -25,6 +25,11 @@ namespace tools {
 std::string VmDirectory(common::Storage& storage, const std::string& vm_path);
 // Whether `dir` holds a managed VM.
 bool IsManagedVm(common::Storage& storage, const std::string& dir);
+// VmDirectory, for commands that only read a VM: errors name `vm_path` as given when it
+// is not a managed VM ("not managed by clonefs", "not a VM directory", or why it cannot
+// be looked at).
+common::Result<std::string> ManagedVmDirectory(common::Storage& storage,
+                                               const std::string& vm_path);
 
 struct LockedVm {
   std::string dir;   // absolute
