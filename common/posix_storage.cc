@@ -88,11 +88,6 @@ class PosixFile final : public File {
     return ReadBuffered(offset_bytes, dst);
   }
 
-  void Prefetch(uint64_t offset_bytes, uint64_t length_bytes) const override {
-    ::posix_fadvise(fd_, static_cast<off_t>(offset_bytes), static_cast<off_t>(length_bytes),
-                    POSIX_FADV_WILLNEED);
-  }
-
   Status WriteAt(uint64_t offset_bytes, std::span<const std::byte> src) override {
     size_t done = 0;
     while (done < src.size()) {

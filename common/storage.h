@@ -63,12 +63,6 @@ class File {
   virtual Result<uint64_t> NextData(uint64_t offset_bytes) const { return offset_bytes; }
   virtual Result<uint64_t> NextHole(uint64_t /*offset_bytes*/) const { return Size(); }
 
-  // Asks for [offset_bytes, offset_bytes + length_bytes) to be read into the page cache
-  // in the background (POSIX_FADV_WILLNEED): the kernel issues the reads of all its
-  // allocated pages at once, so a caller about to read many small pieces of the range
-  // waits for the device once, not once per piece. A hint: files without a cache ignore it.
-  virtual void Prefetch(uint64_t /*offset_bytes*/, uint64_t /*length_bytes*/) const {}
-
   // Reads exactly dst.size() bytes or fails with EIO naming `what`, the offset and the
   // file ("base.vmdk: grain table 3 at byte 4096: unexpected end of file").
   Status ReadExactAt(uint64_t offset_bytes, std::span<std::byte> dst, std::string_view what) const;

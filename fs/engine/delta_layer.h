@@ -67,10 +67,6 @@ class DeltaLayer {
   bool HasUnflushedMarks() const;
 
   Status ReadData(uint64_t offset_bytes, std::span<std::byte> dst) const;
-  // Starts reading [offset, offset + length) of the data file into the page cache.
-  void PrefetchData(uint64_t offset_bytes, uint64_t length_bytes) const {
-    data_->Prefetch(offset_bytes, length_bytes);
-  }
   Status WriteData(uint64_t offset_bytes, std::span<const std::byte> src);
   Status PunchData(uint64_t offset_bytes, uint64_t length_bytes);
   // Where the data file holds data / a hole (SEEK_DATA / SEEK_HOLE), within capacity.

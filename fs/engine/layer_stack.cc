@@ -2,9 +2,13 @@
 #include "fs/engine/layer_stack.h"
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
+#include <cstring>
+#include <functional>
+#include <memory>
 #include <vector>
+
+#include "fs/engine/read_pool.h"
 
 namespace engine {
 
@@ -63,32 +67,40 @@ Status LayerStack::Read(uint64_t offset_bytes, std::span<std::byte> dst) const {
     base_pieces += owner == 0;
     pos = run_end;
   }
-  // The base is read whole in one request (large reads go around the page cache at
-  // device speed) and the frozen layers' pieces are copied over it, rather than reading
-  // the base's pieces one small read at a time.
+  // All pieces are read side by side on the read pool, so the device sees them together.
+  // When the base holds more than one piece, it is read whole in one request (large reads
+  // go around the page cache at device speed) while the layers' pieces land in a scratch
+  // buffer, copied over it once both are done.
   const bool base_whole = base_pieces > 1;
+  // Not zeroed: only the layers' pieces are written into it and copied out of it.
+  std::unique_ptr<std::byte[]> scratch(base_whole ? new std::byte[dst.size()] : nullptr);
+  std::span<std::byte> layer_target = base_whole ? std::span(scratch.get(), dst.size()) : dst;
+  Status base_status;
+  std::vector<Status> results(pieces.size());
+  std::vector<std::function<void()>> tasks;
+  if (base_whole) tasks.push_back([&] { base_status = base_->Read(offset_bytes, dst); });
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    if (pieces[i].owner == 0 && base_whole) continue;
+    tasks.push_back([&, i] {
+      const Piece& piece = pieces[i];
+      if (piece.owner == 0) {
+        results[i] = base_->Read(piece.pos, dst.subspan(piece.pos - offset_bytes, piece.length));
+      } else {
+        results[i] = frozen_[piece.owner - 1]->ReadData(
+            piece.pos, layer_target.subspan(piece.pos - offset_bytes, piece.length));
+      }
+    });
+  }
+  ReadPool::Shared().RunAll(tasks);
+  if (!base_status.ok()) return base_status;
+  for (const Status& s : results) {
+    if (!s.ok()) return s;
+  }
   if (base_whole) {
-    BOOST_OUTCOME_TRYV(base_->Read(offset_bytes, dst));
-  }
-  // Each frozen layer's span is asked for at once, so its pieces arrive together.
-  std::array<std::pair<uint64_t, uint64_t>, LayerIndex::kMaxOwner + 1> spans{};
-  for (const Piece& p : pieces) {
-    if (p.owner == 0) continue;
-    auto& [first, last] = spans[p.owner];
-    if (last == 0) first = p.pos;
-    last = p.pos + p.length;
-  }
-  for (size_t k = 1; k < spans.size(); ++k) {
-    if (spans[k].second != 0) {
-      frozen_[k - 1]->PrefetchData(spans[k].first, spans[k].second - spans[k].first);
-    }
-  }
-  for (const Piece& p : pieces) {
-    auto part = dst.subspan(p.pos - offset_bytes, p.length);
-    if (p.owner != 0) {
-      BOOST_OUTCOME_TRYV(frozen_[p.owner - 1]->ReadData(p.pos, part));
-    } else if (!base_whole) {
-      BOOST_OUTCOME_TRYV(base_->Read(p.pos, part));
+    for (const Piece& p : pieces) {
+      if (p.owner == 0) continue;
+      std::memcpy(dst.data() + (p.pos - offset_bytes), scratch.get() + (p.pos - offset_bytes),
+                  p.length);
     }
   }
   return Status::Ok();
