@@ -45,6 +45,7 @@ step "Fuzz targets (${fuzz_seconds}s each)"
 CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCLONEFS_FUZZ=ON -DCLONEFS_WERROR=$werror -DCLONEFS_FUZZ_SECONDS="$fuzz_seconds"
 cmake --build build/fuzz -j "$jobs"
-ctest --test-dir build/fuzz --output-on-failure -L fuzz --timeout $((fuzz_seconds * 3 + 120))
+# The fuzzers are single-threaded: they run side by side, one per core.
+ctest --test-dir build/fuzz --output-on-failure -j "$jobs" -L fuzz --timeout $((fuzz_seconds * 3 + 120))
 
 step "All tests passed"
