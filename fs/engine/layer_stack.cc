@@ -39,7 +39,7 @@ Result<std::unique_ptr<LayerStack>> LayerStack::Create(
 }
 
 Status LayerStack::Read(uint64_t offset_bytes, std::span<std::byte> dst) const {
-  if (frozen_.empty()) return base_->Read(offset_bytes, dst);
+  if (frozen_.empty() || dst.empty()) return base_->Read(offset_bytes, dst);
   const uint64_t end = offset_bytes + dst.size();
   const uint64_t last_block = (end - 1) / kBlockBytes;
   uint64_t block = offset_bytes / kBlockBytes;

@@ -54,7 +54,7 @@ struct CloneSource {
 
 struct ResolveOptions {
   // Whether SRC may be a linked clone (a full clone copies its current state); otherwise
-  // one is refused with ENOTSUP (a linked clone of a clone needs snapshot points).
+  // one is refused with ENOTSUP (linked clones of managed VMs go through their snapshot points instead).
   bool accept_linked_clones = false;
 };
 

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <filesystem>
 
+#include <fmt/format.h>
+
 #include "fs/engine/disk_chain.h"
 #include "fs/engine/layer_checksums.h"
 #include "fs/engine/layer_merge.h"
@@ -47,10 +49,8 @@ Result<std::string> BlockingDependents(common::Storage& storage, const LockedVm&
       continue;
     }
     if (!blocked(d.record.snapshot)) continue;
-    list += (list.empty() ? "" : ", ") + d.record.path;
-    if (d.record.snapshot.size()) list += " (snapshot point '" + d.record.snapshot + "'";
-    if (!d.problem.empty()) list += "; " + d.problem;
-    list += ")";
+    list += fmt::format("{}{} (snapshot point '{}'{})", list.empty() ? "" : ", ", d.record.path,
+                        d.record.snapshot, d.problem.empty() ? "" : "; " + d.problem);
   }
   return list;
 }
