@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "fs/engine/layer_stack.h"
+#include "fs/engine/packed_layer.h"
 
 namespace engine {
 namespace {
@@ -47,6 +48,11 @@ Result<std::unique_ptr<DeltaLayer>> MergeLayers(common::Storage& storage, const 
   header.parent_layer_id = lower.header().parent_layer_id;
   header.clean_shutdown = true;
   header.generation = 0;
+  if (options.packed) {
+    const DeltaLayer* sources[] = {&upper, &lower};
+    return WritePackedLayer(storage, paths, header, sources, {options.progress});
+  }
+  header.packed = false;
   BOOST_OUTCOME_TRY(merged, DeltaLayer::Create(storage, paths, header));
   std::vector<std::byte> buffer(kCopyBytes);
   uint64_t done = 0;

@@ -38,32 +38,41 @@ void ReadPool::Work() {
   }
 }
 
-void ReadPool::RunAll(std::vector<std::function<void()>>& tasks) {
-  if (tasks.empty()) return;
-  // Each task counts itself done; the caller takes tasks too until none is left to take,
-  // then waits for the ones running elsewhere.
-  struct Batch {
-    std::mutex mutex;
-    std::condition_variable done;
-    size_t left;
-  };
-  auto batch = std::make_shared<Batch>();
-  batch->left = tasks.size();
-  auto wrap = [batch](std::function<void()> task) {
-    return [batch, task = std::move(task)] {
-      task();
-      std::lock_guard lock(batch->mutex);
-      if (--batch->left == 0) batch->done.notify_all();
-    };
-  };
+void ReadPool::Queue(std::function<void()> task) {
   {
     std::lock_guard lock(mutex_);
-    for (size_t i = 1; i < tasks.size(); ++i) queue_.push_back(wrap(std::move(tasks[i])));
+    queue_.push_back(std::move(task));
   }
-  wake_.notify_all();
-  wrap(std::move(tasks[0]))();
-  std::unique_lock lock(batch->mutex);
-  batch->done.wait(lock, [&] { return batch->left == 0; });
+  wake_.notify_one();
+}
+
+ReadPool::Batch::Batch(ReadPool& pool) : pool_(pool), state_(std::make_shared<State>()) {}
+
+ReadPool::Batch::~Batch() { Wait(); }
+
+void ReadPool::Batch::Add(std::function<void()> task) {
+  {
+    std::lock_guard lock(state_->mutex);
+    ++state_->left;
+  }
+  pool_.Queue([state = state_, task = std::move(task)] {
+    task();
+    std::lock_guard lock(state->mutex);
+    if (--state->left == 0) state->done.notify_all();
+  });
+}
+
+void ReadPool::Batch::Wait() {
+  std::unique_lock lock(state_->mutex);
+  state_->done.wait(lock, [&] { return state_->left == 0; });
+}
+
+void ReadPool::RunAll(std::vector<std::function<void()>>& tasks) {
+  if (tasks.empty()) return;
+  Batch batch(*this);
+  for (size_t i = 1; i < tasks.size(); ++i) batch.Add(std::move(tasks[i]));
+  tasks[0]();
+  batch.Wait();
 }
 
 }  // namespace engine

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -26,12 +27,35 @@ class ReadPool {
   ReadPool(const ReadPool&) = delete;
   ReadPool& operator=(const ReadPool&) = delete;
 
+  // Tasks waited for together: Add queues each on the pool's threads at once, so the
+  // caller can go on with other work (reads served from the page cache) meanwhile.
+  class Batch {
+   public:
+    explicit Batch(ReadPool& pool);
+    ~Batch();  // waits for the tasks added
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+    void Add(std::function<void()> task);
+    // Returns when every task added so far is done.
+    void Wait();
+
+   private:
+    struct State {
+      std::mutex mutex;
+      std::condition_variable done;
+      size_t left = 0;
+    };
+    ReadPool& pool_;
+    std::shared_ptr<State> state_;  // shared with the queued tasks
+  };
+
   // Runs every task, some on the pool's threads and some on the calling thread, and
   // returns when all are done.
   void RunAll(std::vector<std::function<void()>>& tasks);
 
  private:
   void Work();
+  void Queue(std::function<void()> task);
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -56,5 +56,30 @@ TEST(ReadPoolTest, BatchesFromManyThreadsAtOnceAllComplete) {
   EXPECT_EQ(total.load(), 6 * 50 * 5);
 }
 
+// A batch's tasks start on the pool at once, so the caller works meanwhile; Wait returns
+// after the last, and the destructor waits too.
+TEST(ReadPoolTest, ABatchRunsWhileTheCallerWorksAndWaitsForItsTasks) {
+  ReadPool pool(2);
+  std::atomic<bool> release{false};
+  std::atomic<int> done{0};
+  {
+    ReadPool::Batch batch(pool);
+    batch.Add([&] {
+      while (!release) std::this_thread::yield();
+      done++;
+    });
+    batch.Add([&] { done++; });
+    // The caller is not blocked by Add: it is the one that lets the first task finish.
+    release = true;
+    batch.Wait();
+    EXPECT_EQ(done.load(), 2);
+    batch.Add([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      done++;
+    });
+  }  // the destructor waits for the task added after Wait
+  EXPECT_EQ(done.load(), 3);
+}
+
 }  // namespace
 }  // namespace engine
