@@ -125,6 +125,27 @@ class Storage {
   virtual Status SetMode(const std::string& path, uint32_t mode) = 0;
 };
 
+// The files a creating function made so far, removed when it returns early (the guard is
+// destroyed without Keep): a failure leaves nothing half-made behind, and never removes a
+// file the function did not create.
+class CreatedFiles {
+ public:
+  explicit CreatedFiles(Storage& storage) : storage_(storage) {}
+  ~CreatedFiles() {
+    if (keep_) return;
+    for (const std::string& path : paths_) (void)storage_.Remove(path);
+  }
+  CreatedFiles(const CreatedFiles&) = delete;
+  CreatedFiles& operator=(const CreatedFiles&) = delete;
+  void Add(std::string path) { paths_.push_back(std::move(path)); }
+  void Keep() { keep_ = true; }
+
+ private:
+  Storage& storage_;
+  std::vector<std::string> paths_;
+  bool keep_ = false;
+};
+
 // The real file system (POSIX syscalls). Stateless and thread-safe.
 Storage& PosixStorage();
 

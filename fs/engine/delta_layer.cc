@@ -79,28 +79,22 @@ Result<std::unique_ptr<DeltaLayer>> DeltaLayer::Create(common::Storage& storage,
                  header.capacity_bytes);
   }
   header.clean_shutdown = false;  // open for writing from the start
+  common::CreatedFiles created(storage);
   BOOST_OUTCOME_TRY(data, storage.CreateExclusive(paths.data));
-  bool made_map = false;
-  // Removes what this call created, and only that.
-  auto cleanup = [&](Status s) {
-    (void)storage.Remove(paths.data);
-    if (made_map) (void)storage.Remove(paths.map);
-    return s;
-  };
-  if (Status s = data->Truncate(header.capacity_bytes); !s.ok()) return cleanup(s);
-  if (Status s = data->Sync(); !s.ok()) return cleanup(s);
-  auto map_file = storage.CreateExclusive(paths.map);
-  if (!map_file) return cleanup(map_file.error());
-  made_map = true;
+  created.Add(paths.data);
+  BOOST_OUTCOME_TRYV(data->Truncate(header.capacity_bytes));
+  BOOST_OUTCOME_TRYV(data->Sync());
+  BOOST_OUTCOME_TRY(map_file, storage.CreateExclusive(paths.map));
+  created.Add(paths.map);
   std::vector<std::byte> head(kDeltaHeaderBytes);
   EncodeDeltaHeader(header, head);
-  if (Status s = map_file.value()->Truncate(header.map_file_bytes()); !s.ok()) return cleanup(s);
-  if (Status s = map_file.value()->WriteAt(0, head); !s.ok()) return cleanup(s);
-  if (Status s = map_file.value()->Sync(); !s.ok()) return cleanup(s);
-  auto mapped = storage.MapFile(paths.map, common::OpenMode::kReadWrite);
-  if (!mapped) return cleanup(mapped.error());
+  BOOST_OUTCOME_TRYV(map_file->Truncate(header.map_file_bytes()));
+  BOOST_OUTCOME_TRYV(map_file->WriteAt(0, head));
+  BOOST_OUTCOME_TRYV(map_file->Sync());
+  BOOST_OUTCOME_TRY(mapped, storage.MapFile(paths.map, common::OpenMode::kReadWrite));
+  created.Keep();
   return std::unique_ptr<DeltaLayer>(
-      new DeltaLayer(std::move(data), std::move(mapped).value(), header, true));
+      new DeltaLayer(std::move(data), std::move(mapped), header, true));
 }
 
 Result<std::unique_ptr<DeltaLayer>> DeltaLayer::Open(common::Storage& storage,

@@ -49,37 +49,28 @@ class PackedCopier {
     return Status::Ok();
   }
 
-  Status Finish() {
+  void Finish() {
     if (options_.progress) options_.progress(done_);
-    return Status::Ok();
   }
 
  private:
   // The data of blocks [block, block + n) of `from`, skipping its holes.
   Status CopyData(const DeltaLayer& from, uint64_t block, uint64_t n, uint64_t file_offset) {
     const uint64_t begin = block * kBlockBytes;
-    const uint64_t end = std::min(from.capacity_bytes(), (block + n) * kBlockBytes);
-    for (uint64_t pos = begin; pos < end;) {
-      BOOST_OUTCOME_TRY(data_at, from.NextData(pos));
-      if (data_at >= end) break;
-      BOOST_OUTCOME_TRY(hole_at, from.NextHole(data_at));
-      const uint64_t stop = std::min(hole_at, end);
-      for (uint64_t at = data_at; at < stop; at += kCopyBytes) {
-        auto part = std::span(buffer_).first(std::min(kCopyBytes, stop - at));
-        BOOST_OUTCOME_TRYV(from.ReadData(at, part));
-        const uint64_t to = file_offset + (at - begin);
-        BOOST_OUTCOME_TRYV(out_.WriteAt(to, part));
-        // Writeback starts now, so the final fdatasync finds little left to do.
-        BOOST_OUTCOME_TRYV(out_.StartWriteback(to, part.size()));
-        done_ += part.size();
-        if (options_.progress && done_ - reported_ >= kProgressBytes) {
-          options_.progress(done_);
-          reported_ = done_;
-        }
+    return ForEachDataPiece(from, block, n, kCopyBytes, [&](uint64_t at, uint64_t length) -> Status {
+      auto part = std::span(buffer_).first(length);
+      BOOST_OUTCOME_TRYV(from.ReadData(at, part));
+      const uint64_t to = file_offset + (at - begin);
+      BOOST_OUTCOME_TRYV(out_.WriteAt(to, part));
+      // Writeback starts now, so the final fdatasync finds little left to do.
+      BOOST_OUTCOME_TRYV(out_.StartWriteback(to, part.size()));
+      done_ += part.size();
+      if (options_.progress && done_ - reported_ >= kProgressBytes) {
+        options_.progress(done_);
+        reported_ = done_;
       }
-      pos = stop;
-    }
-    return Status::Ok();
+      return Status::Ok();
+    });
   }
 
   std::span<const DeltaLayer* const> sources_;
@@ -137,38 +128,31 @@ Result<std::unique_ptr<DeltaLayer>> WritePackedLayer(common::Storage& storage,
   header.packed = true;
   header.clean_shutdown = true;
 
+  common::CreatedFiles created(storage);
   BOOST_OUTCOME_TRY(data, storage.CreateExclusive(paths.data));
-  bool made_map = false;
-  // Removes what this call created, and only that.
-  auto cleanup = [&](Status s) {
-    (void)storage.Remove(paths.data);
-    if (made_map) (void)storage.Remove(paths.map);
-    return s;
-  };
-  Status status = data->Truncate(owned * kBlockBytes);
+  created.Add(paths.data);
+  BOOST_OUTCOME_TRYV(data->Truncate(owned * kBlockBytes));
   PackedCopier copier(sources, *data, options);
   uint64_t file_offset = 0;
-  for (uint64_t block = 0; status.ok() && block < header.block_count;) {
+  for (uint64_t block = 0; block < header.block_count;) {
     // Runs of the union, in ascending order: their blocks follow each other in the file.
     bool run_owned = false;
     const uint64_t run = bits.RunLength(block, header.block_count, &run_owned);
     if (run_owned) {
-      status = copier.CopyRun(block, run, file_offset);
+      BOOST_OUTCOME_TRYV(copier.CopyRun(block, run, file_offset));
       file_offset += run * kBlockBytes;
     }
     block += run;
   }
-  if (status.ok()) status = copier.Finish();
-  if (status.ok()) status = data->Sync();
-  if (!status.ok()) return cleanup(status);
-  auto map = storage.CreateExclusive(paths.map);
-  if (!map) return cleanup(map.error());
-  made_map = true;
-  if (Status s = WriteMap(*map.value(), header, bits); !s.ok()) return cleanup(s);
+  copier.Finish();
+  BOOST_OUTCOME_TRYV(data->Sync());
+  BOOST_OUTCOME_TRY(map, storage.CreateExclusive(paths.map));
+  created.Add(paths.map);
+  BOOST_OUTCOME_TRYV(WriteMap(*map, header, bits));
   data.reset();
-  map.value().reset();
-  auto layer = DeltaLayer::Open(storage, paths, /*writable=*/false);
-  if (!layer) return cleanup(layer.error());
+  map.reset();
+  BOOST_OUTCOME_TRY(layer, DeltaLayer::Open(storage, paths, /*writable=*/false));
+  created.Keep();
   return layer;
 }
 
