@@ -4,11 +4,31 @@
 #include <atomic>
 #include <memory>
 
+#include <pthread.h>
+
 namespace engine {
 
 ReadPool& ReadPool::Shared() {
   static ReadPool pool(16);
+  static const int registered = ::pthread_atfork([] { Shared().BeforeFork(); },
+                                                 [] { Shared().AfterForkInParent(); },
+                                                 [] { Shared().AfterForkInChild(); });
+  (void)registered;
   return pool;
+}
+
+void ReadPool::BeforeFork() {
+  mutex_.lock();
+  std::unique_lock lock(mutex_, std::adopt_lock);
+  idle_.wait(lock, [&] { return running_ == 0; });
+  lock.release();  // held across fork(), released by the after-fork handlers
+}
+
+void ReadPool::AfterForkInParent() { mutex_.unlock(); }
+
+void ReadPool::AfterForkInChild() {
+  forked_ = true;
+  mutex_.unlock();
 }
 
 ReadPool::ReadPool(size_t threads) {
@@ -33,8 +53,12 @@ void ReadPool::Work() {
       if (queue_.empty()) return;  // stopping
       task = std::move(queue_.front());
       queue_.pop_front();
+      ++running_;
     }
     task();
+    task = nullptr;  // its captures are freed before the task counts as done
+    std::lock_guard lock(mutex_);
+    if (--running_ == 0) idle_.notify_all();
   }
 }
 
@@ -51,6 +75,10 @@ ReadPool::Batch::Batch(ReadPool& pool) : pool_(pool), state_(std::make_shared<St
 ReadPool::Batch::~Batch() { Wait(); }
 
 void ReadPool::Batch::Add(std::function<void()> task) {
+  if (pool_.forked_) {  // a forked child: the pool's threads stayed in the parent
+    task();
+    return;
+  }
   {
     std::lock_guard lock(state_->mutex);
     ++state_->left;

@@ -6,6 +6,7 @@
 // the device once per piece, one after the other. The pool's threads are made once
 // (making a thread per request costs more than the reads it would overlap).
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -56,6 +57,17 @@ class ReadPool {
  private:
   void Work();
   void Queue(std::function<void()> task);
+  // fork() copies only the forking thread. Before it, wait until no task runs and hold the
+  // queue (a worker in the middle of a task may hold the allocator's lock, which the
+  // child would inherit locked); after it, release the queue, and in the child, where the
+  // workers do not exist, run every task on the thread that adds it.
+  void BeforeFork();
+  void AfterForkInParent();
+  void AfterForkInChild();
+
+  std::condition_variable idle_;  // running_ fell to 0
+  size_t running_ = 0;            // tasks being run, their captures included
+  std::atomic<bool> forked_{false};
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -3,7 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -79,6 +83,46 @@ TEST(ReadPoolTest, ABatchRunsWhileTheCallerWorksAndWaitsForItsTasks) {
     });
   }  // the destructor waits for the task added after Wait
   EXPECT_EQ(done.load(), 3);
+}
+
+// Tests and tools fork while the shared pool serves other threads: the child must neither
+// inherit a lock a worker held (the allocator's, mid-task) nor wait for workers that stayed
+// in the parent. Each child runs a batch and allocates, then exits; none may hang.
+TEST(ReadPoolTest, AForkedChildRunsItsBatchesAloneAndNeverHangs) {
+  std::atomic<bool> stop{false};
+  std::thread busy([&] {
+    while (!stop) {
+      ReadPool::Batch batch(ReadPool::Shared());
+      for (int i = 0; i < 8; ++i) batch.Add([v = std::vector<int>(100, i)] { (void)v; });
+    }
+  });
+  for (int round = 0; round < 50; ++round) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      int ran = 0;
+      {
+        ReadPool::Batch batch(ReadPool::Shared());
+        for (int i = 0; i < 4; ++i) batch.Add([&ran, v = std::vector<int>(1000, i)] { ran++; });
+      }
+      ::_exit(ran == 4 ? 0 : 1);
+    }
+    int status = 0;
+    for (int waited_ms = 0; ::waitpid(child, &status, WNOHANG) == 0; waited_ms += 10) {
+      if (waited_ms > 20'000) {
+        ::kill(child, SIGKILL);
+        ::waitpid(child, &status, 0);
+        stop = true;
+        busy.join();
+        FAIL() << "a forked child hung (round " << round << ")";
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_TRUE(WIFEXITED(status)) << "round " << round;
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "round " << round;
+  }
+  stop = true;
+  busy.join();
 }
 
 }  // namespace
