@@ -213,13 +213,18 @@ TEST_P(QemuImageTest, FullCloneIsAMonolithicSparseCopyThatQemuChecksClean) {
             testing_support::AllocatedBytes(reference));
 }
 
+// A 1 MiB monolithicFlat image made by qemu-img, for the descriptor quirks below.
+bool CreateFlatImage(const std::string& image) {
+  return RunsOk(
+      {"qemu-img", "create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat", image, "1M"});
+}
+
 // qemu writes CIDs with "%x", without leading zeros: one image in 16 has a 7-digit CID,
 // which qemu reads back with "%x" too.
 TEST(QemuDescriptorQuirksTest, AcceptsCidWithoutLeadingZeros) {
   TempDir dir;
   const std::string image = dir / "disk.vmdk";
-  ASSERT_TRUE(RunsOk(
-      {"qemu-img", "create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat", image, "1M"}));
+  ASSERT_TRUE(CreateFlatImage(image));
   std::string text = ReadText(image);
   const size_t begin = text.find("\nCID=") + 1;
   text.replace(begin, text.find('\n', begin) - begin, "CID=4c72720");
@@ -237,8 +242,7 @@ TEST(QemuDescriptorQuirksTest, AcceptsCidWithoutLeadingZeros) {
 TEST(QemuDescriptorQuirksTest, ReadsTextDescriptorPaddedWithNuls) {
   TempDir dir;
   const std::string image = dir / "disk.vmdk";
-  ASSERT_TRUE(RunsOk(
-      {"qemu-img", "create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat", image, "1M"}));
+  ASSERT_TRUE(CreateFlatImage(image));
   ASSERT_TRUE(QemuIo(image, {"write -P 0x42 4k 4k"}));
   ASSERT_NE(ReadText(image).find('\0'), std::string::npos) << "qemu no longer pads";
 
@@ -253,8 +257,7 @@ TEST(QemuDescriptorQuirksTest, ReadsTextDescriptorPaddedWithNuls) {
 TEST(QemuDescriptorQuirksTest, ReadsTextDescriptorWithOldTextAfterItsNul) {
   TempDir dir;
   const std::string image = dir / "disk.vmdk";
-  ASSERT_TRUE(RunsOk(
-      {"qemu-img", "create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat", image, "1M"}));
+  ASSERT_TRUE(CreateFlatImage(image));
   std::string text = ReadText(image);
   text.insert(text.find("\nparentCID=") + 1, "# a line that the CID update drops\n");
   WriteText(image, text);
