@@ -33,6 +33,8 @@ void ReadPool::AfterForkInChild() {
 
 ReadPool::ReadPool(size_t threads) {
   for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
+  std::unique_lock lock(mutex_);
+  idle_.wait(lock, [&] { return started_ == threads; });
 }
 
 ReadPool::~ReadPool() {
@@ -45,6 +47,11 @@ ReadPool::~ReadPool() {
 }
 
 void ReadPool::Work() {
+  {
+    std::lock_guard lock(mutex_);
+    ++started_;
+  }
+  idle_.notify_all();
   while (true) {
     std::function<void()> task;
     {

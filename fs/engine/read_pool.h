@@ -23,6 +23,8 @@ class ReadPool {
   // The shared pool (16 threads, made on first use).
   static ReadPool& Shared();
 
+  // Returns once every thread has started and waits for work: a thread still starting may
+  // hold the allocator's lock, and a fork() then would leave the child waiting on it.
   explicit ReadPool(size_t threads);
   ~ReadPool();
   ReadPool(const ReadPool&) = delete;
@@ -65,8 +67,9 @@ class ReadPool {
   void AfterForkInParent();
   void AfterForkInChild();
 
-  std::condition_variable idle_;  // running_ fell to 0
+  std::condition_variable idle_;  // running_ fell to 0, or one more thread started
   size_t running_ = 0;            // tasks being run, their captures included
+  size_t started_ = 0;            // threads that have reached their loop
   std::atomic<bool> forked_{false};
 
   std::mutex mutex_;
