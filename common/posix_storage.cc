@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,7 +14,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <limits>
 #include <optional>
+#include <vector>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -56,12 +60,64 @@ ssize_t PreadFully(int fd, std::span<std::byte> dst, uint64_t offset_bytes) {
   return static_cast<ssize_t>(done);
 }
 
+// How long a file's residency answer (File::Resident) is kept before it is asked again:
+// this long per 64 MiB of file, as asking walks the file's pages (cachestat, mincore).
+constexpr int64_t kResidencyRecheckNs = 200'000'000;
+constexpr uint64_t kResidencyRecheckUnitBytes = 64 << 20;
+
+// A read-only mapping of a whole file whose contents never change.
+class ResidentMapping {
+ public:
+  // Maps the file at path; null when it is empty or cannot be mapped (reads then go
+  // through the file as usual).
+  static std::unique_ptr<ResidentMapping> Of(const std::string& path) {
+    try {
+      boost::interprocess::file_mapping file(path.c_str(), boost::interprocess::read_only);
+      boost::interprocess::mapped_region region(file, boost::interprocess::read_only);
+      return std::unique_ptr<ResidentMapping>(new ResidentMapping(std::move(region)));
+    } catch (const boost::interprocess::interprocess_exception&) {
+      return nullptr;
+    }
+  }
+
+  // Copies [offset, offset + dst.size()) if it lies in the file.
+  bool Copy(uint64_t offset_bytes, std::span<std::byte> dst) const {
+    const uint64_t size = region_.get_size();
+    if (offset_bytes > size || dst.size() > size - offset_bytes) return false;
+    std::memcpy(dst.data(), static_cast<const std::byte*>(region_.get_address()) + offset_bytes,
+                dst.size());
+    return true;
+  }
+
+  uint64_t size() const { return region_.get_size(); }
+
+  // mincore(2) of the mapping: for a file its owner (or root) maps, whether each page is
+  // in the page cache; for others, whether it is mapped here, which also means cached.
+  bool AllPagesCached() const {
+    std::vector<unsigned char> pages((region_.get_size() + 4095) / 4096);
+    if (::mincore(region_.get_address(), region_.get_size(), pages.data()) != 0) return false;
+    return std::all_of(pages.begin(), pages.end(), [](unsigned char p) { return p & 1; });
+  }
+
+ private:
+  explicit ResidentMapping(boost::interprocess::mapped_region region)
+      : region_(std::move(region)) {}
+
+  boost::interprocess::mapped_region region_;
+};
+
 class PosixFile final : public File {
  public:
   PosixFile(std::string path, int fd, ReadPolicy policy = ReadPolicy::kPageCache,
-            uint64_t read_around_bytes = kReadAroundBytes)
-      : File(std::move(path)), fd_(fd), policy_(policy), read_around_bytes_(read_around_bytes) {}
+            uint64_t read_around_bytes = kReadAroundBytes,
+            std::unique_ptr<ResidentMapping> mapping = nullptr)
+      : File(std::move(path)),
+        fd_(fd),
+        policy_(policy),
+        read_around_bytes_(read_around_bytes),
+        mapping_(std::move(mapping)) {}
   ~PosixFile() override {
+    mapping_.reset();
     ::close(fd_);
     if (direct_fd_ >= 0) ::close(direct_fd_);
   }
@@ -94,9 +150,26 @@ class PosixFile final : public File {
   }
 
   bool ReadCachedAt(uint64_t offset_bytes, std::span<std::byte> dst) const override {
+    if (Resident() && mapping_->Copy(offset_bytes, dst)) return true;
     iovec iov{dst.data(), dst.size()};
     return ::preadv2(fd_, &iov, 1, static_cast<off_t>(offset_bytes), RWF_NOWAIT) ==
            static_cast<ssize_t>(dst.size());
+  }
+
+  bool Resident() const override {
+    if (!mapping_) return false;
+    timespec now_ts{};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now_ts);  // cheap: asked for every piece
+    const int64_t now = int64_t{now_ts.tv_sec} * 1'000'000'000 + now_ts.tv_nsec;
+    int64_t checked = residency_checked_ns_.load(std::memory_order_relaxed);
+    const int64_t recheck_ns =
+        kResidencyRecheckNs * static_cast<int64_t>(1 + mapping_->size() / kResidencyRecheckUnitBytes);
+    if (now - checked >= recheck_ns &&
+        residency_checked_ns_.compare_exchange_strong(checked, now, std::memory_order_relaxed)) {
+      const std::optional<bool> cached = CachedPer(0, mapping_->size());
+      resident_.store(cached ? *cached : mapping_->AllPagesCached(), std::memory_order_relaxed);
+    }
+    return resident_.load(std::memory_order_relaxed);
   }
 
   Status WriteAt(uint64_t offset_bytes, std::span<const std::byte> src) override {
@@ -175,6 +248,10 @@ class PosixFile final : public File {
   // Whether every page of the range is in the page cache: cachestat(2), Linux 6.5. Where
   // it is missing the answer is "no", and large reads go direct.
   bool AllCached(uint64_t offset_bytes, uint64_t length_bytes) const {
+    return CachedPer(offset_bytes, length_bytes).value_or(false);
+  }
+  // cachestat's answer, or nullopt where the kernel has none.
+  std::optional<bool> CachedPer(uint64_t offset_bytes, uint64_t length_bytes) const {
     struct Range {
       uint64_t off, len;
     } range{offset_bytes, length_bytes};
@@ -182,7 +259,7 @@ class PosixFile final : public File {
       uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
     } stat{};
     constexpr long kCachestat = 451;  // x86_64 and the generic syscall table alike
-    if (::syscall(kCachestat, fd_, &range, &stat, 0) != 0) return false;
+    if (::syscall(kCachestat, fd_, &range, &stat, 0) != 0) return std::nullopt;
     return stat.nr_cache * kDirectAlignBytes >= length_bytes;
   }
   static bool Aligned(uint64_t offset_bytes, std::span<std::byte> dst) {
@@ -226,6 +303,10 @@ class PosixFile final : public File {
   ReadPolicy policy_;
   uint64_t read_around_bytes_;
   mutable std::atomic<int> direct_fd_{-1};  // -1 not opened yet, -2 O_DIRECT unavailable
+  std::unique_ptr<ResidentMapping> mapping_;  // files whose contents never change only
+  // When the file was last found all cached or not (File::Resident), and the answer.
+  mutable std::atomic<int64_t> residency_checked_ns_{std::numeric_limits<int64_t>::min() / 2};
+  mutable std::atomic<bool> resident_{false};
 };
 
 class PosixMappedFile final : public MappedFile {
@@ -281,8 +362,11 @@ class PosixMappedFile final : public MappedFile {
 class PosixStorageImpl final : public Storage {
  public:
   explicit PosixStorageImpl(ReadPolicy policy = ReadPolicy::kPageCache,
-                            uint64_t read_around_bytes = kReadAroundBytes)
-      : policy_(policy), read_around_bytes_(read_around_bytes) {}
+                            uint64_t read_around_bytes = kReadAroundBytes,
+                            bool map_read_only_files = false)
+      : policy_(policy),
+        read_around_bytes_(read_around_bytes),
+        map_read_only_files_(map_read_only_files) {}
   Result<std::unique_ptr<File>> Open(const std::string& path, OpenMode mode) override {
     int flags = O_CLOEXEC | (mode == OpenMode::kReadOnly ? O_RDONLY : O_RDWR);
     int fd = ::open(path.c_str(), flags);
@@ -296,7 +380,10 @@ class PosixStorageImpl final : public Storage {
     if (mode != OpenMode::kReadOnly && policy == ReadPolicy::kSharedParent) {
       policy = ReadPolicy::kReadAround;
     }
-    return std::unique_ptr<File>(new PosixFile(path, fd, policy, read_around_bytes_));
+    std::unique_ptr<ResidentMapping> mapping;
+    if (map_read_only_files_ && mode == OpenMode::kReadOnly) mapping = ResidentMapping::Of(path);
+    return std::unique_ptr<File>(
+        new PosixFile(path, fd, policy, read_around_bytes_, std::move(mapping)));
   }
 
   Result<std::unique_ptr<File>> CreateExclusive(const std::string& path) override {
@@ -395,6 +482,7 @@ class PosixStorageImpl final : public Storage {
  private:
   ReadPolicy policy_;
   uint64_t read_around_bytes_;
+  bool map_read_only_files_;
 };
 
 }  // namespace
@@ -419,7 +507,8 @@ Storage& SharedParentStorage() {
 }
 
 Storage& FrozenLayerStorage() {
-  static PosixStorageImpl storage(ReadPolicy::kSharedParent, kFrozenReadAroundBytes);
+  static PosixStorageImpl storage(ReadPolicy::kSharedParent, kFrozenReadAroundBytes,
+                                  /*map_read_only_files=*/true);
   return storage;
 }
 

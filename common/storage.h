@@ -48,6 +48,12 @@ class File {
   virtual bool ReadCachedAt(uint64_t /*offset_bytes*/, std::span<std::byte> /*dst*/) const {
     return false;
   }
+  // Whether the whole file is in the page cache, so that ReadCachedAt costs no system
+  // call and cannot wait: true only for files that are mapped for reading because their
+  // contents never change (frozen layers, FrozenLayerStorage). The answer is refreshed
+  // now and then, so it may be stale: pages evicted since make a read wait, nothing worse.
+  // Default: false.
+  virtual bool Resident() const { return false; }
   virtual Status WriteAt(uint64_t offset_bytes, std::span<const std::byte> src) = 0;
   virtual Result<uint64_t> Size() const = 0;
   virtual Status Truncate(uint64_t size_bytes) = 0;
@@ -164,6 +170,10 @@ Storage& SharedParentStorage();
 
 // SharedParentStorage's policy for packed frozen layers (docs/delta-format.md), whose
 // files hold only live blocks in block order: a miss reads around it in a wider window.
+// A file opened read-only is also mapped (its contents never change: frozen files are
+// read-only and checked at open), and once it is all in the page cache (File::Resident),
+// ReadCachedAt copies from the mapping instead of asking the kernel: a deep chain's read
+// takes a piece from many layers, and a system call per piece cost more than its copy.
 Storage& FrozenLayerStorage();
 
 }  // namespace common

@@ -81,6 +81,9 @@ class DeltaLayer {
   // ReadData if the page cache holds all of it (common::File::ReadCachedAt): true when
   // done, false when the caller must ReadData.
   bool ReadCachedData(uint64_t offset_bytes, std::span<std::byte> dst) const;
+  // Whether all of the layer's data is in the page cache, its reads mere copies
+  // (common::File::Resident: frozen layers opened through FrozenLayerStorage).
+  bool Resident() const { return data_->Resident(); }
   Status WriteData(uint64_t offset_bytes, std::span<const std::byte> src);
   Status PunchData(uint64_t offset_bytes, uint64_t length_bytes);
   // Where the data file holds data / a hole (SEEK_DATA / SEEK_HOLE) at or after a virtual

@@ -2,6 +2,7 @@
 #include "fs/engine/layer_stack.h"
 
 #include <algorithm>
+#include <bitset>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -66,7 +67,34 @@ Status LayerStack::Read(uint64_t offset_bytes, std::span<std::byte> dst) const {
     base_pieces += owner == 0;
     pos = run_end;
   }
-  // When the base holds more than one piece, it is read whole in one request (large reads
+  // When every layer holding a piece is all in the page cache, its pieces are copies
+  // from memory: the base is read (whole, when it holds more than one piece: one request
+  // instead of one per piece) straight into dst, then the layers' pieces are copied over
+  // it. Nothing would be gained by handing any of it to another thread.
+  std::bitset<LayerIndex::kMaxOwner + 1> asked;
+  const bool layers_resident = std::all_of(pieces.begin(), pieces.end(), [&](const Piece& p) {
+    if (p.owner == 0 || asked[p.owner]) return true;
+    asked[p.owner] = true;
+    return frozen_[p.owner - 1]->Resident();
+  });
+  if (layers_resident) {
+    if (base_pieces > 1) {
+      BOOST_OUTCOME_TRYV(base_->Read(offset_bytes, dst));
+    }
+    for (const Piece& piece : pieces) {
+      const std::span<std::byte> target = dst.subspan(piece.pos - offset_bytes, piece.length);
+      if (piece.owner == 0) {
+        if (base_pieces == 1) {
+          BOOST_OUTCOME_TRYV(base_->Read(piece.pos, target));
+        }
+      } else if (!frozen_[piece.owner - 1]->ReadCachedData(piece.pos, target)) {
+        BOOST_OUTCOME_TRYV(frozen_[piece.owner - 1]->ReadData(piece.pos, target));
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Otherwise, when the base holds more than one piece, it is read whole in one request (large reads
   // go around the page cache at device speed), started first on the read pool, while the
   // layers' pieces land in a scratch buffer, copied over it once all are done. The
   // layers' pieces are tried from the page cache right here (frozen layers are packed and

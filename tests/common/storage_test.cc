@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "common/memory_storage.h"
 #include "tests/support/test_support.h"
@@ -212,6 +214,55 @@ TEST(PosixStorageTest, NextDataAndNextHoleFollowHostHoles) {
   EXPECT_EQ(file->NextData(0).value(), uint64_t{8} << 20);
   EXPECT_EQ(file->NextHole(8 << 20).value(), uint64_t{9} << 20);
   EXPECT_EQ(file->NextData(9 << 20).value(), uint64_t{16} << 20);  // none left: the size
+}
+
+
+// Drops a file's pages from the page cache (needs no privileges; not on tmpfs).
+void DropFromCache(const std::string& path) {
+  testing_support::RunShell("dd if=" + path + " iflag=nocache count=0 status=none");
+}
+
+// A frozen layer's file, once all in the page cache, is read by copies from its mapping:
+// the first answer (not resident) is asked again after a while, and the bytes are the
+// file's whichever way they come. (Pages once mapped stay: fadvise cannot drop them, so
+// the way back is not tested here.) Files open for writing, and other storages' files,
+// are never resident.
+TEST(FrozenLayerStorageTest, AFileAllInThePageCacheIsResidentAndReadsTheSameBytes) {
+  testing_support::TempDir dir;
+  const std::string path = dir / "layer.packed";
+  std::vector<std::byte> contents(3 * 4096 + 512);
+  for (size_t i = 0; i < contents.size(); ++i) contents[i] = static_cast<std::byte>(i * 13 % 251);
+  testing_support::WriteFileBytes(path, contents);
+  ASSERT_TRUE(PosixStorage().Open(path, OpenMode::kReadOnly).value()->Sync().ok());
+  DropFromCache(path);
+  auto file = FrozenLayerStorage().Open(path, OpenMode::kReadOnly).value();
+  EXPECT_FALSE(file->Resident());
+
+  std::vector<std::byte> all(contents.size());
+  ASSERT_EQ(file->ReadAt(0, all).value(), contents.size());  // now cached
+  auto resident_within_a_second = [&](bool want) {
+    for (int i = 0; i < 100 && file->Resident() != want; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return file->Resident() == want;
+  };
+  ASSERT_TRUE(resident_within_a_second(true));
+  std::vector<std::byte> got(5000);
+  ASSERT_TRUE(file->ReadCachedAt(1000, got));
+  EXPECT_TRUE(std::equal(got.begin(), got.end(), contents.begin() + 1000));
+  std::vector<std::byte> tail(512);
+  ASSERT_TRUE(file->ReadCachedAt(3 * 4096, tail));
+  EXPECT_TRUE(std::equal(tail.begin(), tail.end(), contents.begin() + 3 * 4096));
+  EXPECT_FALSE(file->ReadCachedAt(3 * 4096, got));  // past the end: not a full read
+
+
+  EXPECT_FALSE(FrozenLayerStorage().Open(path, OpenMode::kReadWrite).value()->Resident());
+  std::vector<std::byte> read_back(contents.size());
+  auto plain = PosixStorage().Open(path, OpenMode::kReadOnly).value();
+  ASSERT_EQ(plain->ReadAt(0, read_back).value(), contents.size());
+  EXPECT_FALSE(plain->Resident());
+  ASSERT_TRUE(FrozenLayerStorage().CreateExclusive(dir / "empty"));
+  EXPECT_FALSE(FrozenLayerStorage().Open(dir / "empty", OpenMode::kReadOnly).value()->Resident());
 }
 
 }  // namespace

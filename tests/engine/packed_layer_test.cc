@@ -11,10 +11,12 @@
 #include <xxhash.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <random>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "common/storage.h"
@@ -237,6 +239,54 @@ TEST_F(PackedLayerTest, AVersionOneChecksumFileOfASparseLayerIsStillScrubbed) {
   ASSERT_TRUE(bad) << bad.error().message();
   EXPECT_EQ(bad.value().bad_blocks, std::vector<uint64_t>{900});
   EXPECT_EQ(bad.value().bad_file_offsets, std::vector<uint64_t>{900 * kBlockBytes});
+}
+
+
+// The daemon opens packed layers through FrozenLayerStorage: a stack of them reads the
+// same whether its layers' pages must come from the device (pieces probed, misses read
+// side by side) or are all cached (pieces copied from the layers' mappings).
+TEST_F(PackedLayerTest, AStackReadsTheSameFromTheDeviceAndFromResidentLayers) {
+  std::mt19937_64 random(11);
+  std::vector<std::unique_ptr<DeltaLayer>> sparse;
+  for (uint8_t id = 1; id <= 8; ++id) {
+    std::set<uint64_t> blocks;
+    while (blocks.size() < 200) blocks.insert(random() % kBlocks);
+    std::set<uint64_t> discarded = {random() % kBlocks};
+    for (uint64_t b : discarded) blocks.erase(b);
+    sparse.push_back(Sparse(id, blocks, discarded));
+  }
+  std::vector<DeltaPaths> packed;
+  for (const auto& layer : sparse) {
+    const DeltaLayer* sources[] = {layer.get()};
+    packed.push_back(Paths(fmt::format("packed{}", layer->header().layer_id[0])));
+    ASSERT_TRUE(WritePackedLayer(storage_, packed.back(), layer->header(), sources));
+  }
+  const std::vector<std::byte> want = ReadAll(std::move(sparse));
+
+  auto open_frozen = [&] {
+    std::vector<std::unique_ptr<DeltaLayer>> layers;
+    for (const DeltaPaths& paths : packed) {
+      layers.push_back(DeltaLayer::Open(common::FrozenLayerStorage(), paths, false).value());
+    }
+    return layers;
+  };
+  for (const DeltaPaths& paths : packed) {
+    testing_support::RunShell("dd if=" + paths.data + " iflag=nocache count=0 status=none");
+  }
+  auto cold = open_frozen();
+  for (const auto& layer : cold) ASSERT_FALSE(layer->Resident());
+  EXPECT_TRUE(ReadAll(std::move(cold)) == want);
+
+  // The layers' files read into the page cache (as a warm host has them).
+  for (const DeltaPaths& paths : packed) testing_support::RunShell("cat " + paths.data + " >/dev/null");
+  auto warm = open_frozen();
+  for (const auto& layer : warm) {
+    for (int i = 0; i < 100 && !layer->Resident(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_TRUE(layer->Resident());
+  }
+  EXPECT_TRUE(ReadAll(std::move(warm)) == want);
 }
 
 }  // namespace
