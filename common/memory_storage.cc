@@ -201,7 +201,8 @@ Status MemoryStorage::Rename(const std::string& from, const std::string& to, boo
   return Status::Ok();
 }
 
-Result<std::unique_ptr<MappedFile>> MemoryStorage::MapFile(const std::string& path) {
+Result<std::unique_ptr<MappedFile>> MemoryStorage::MapFile(const std::string& path,
+                                                           OpenMode /*mode*/) {
   std::lock_guard lock(mutex_);
   auto it = files_.find(path);
   if (it == files_.end()) return Status::FromErrno(ENOENT, path);

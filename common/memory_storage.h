@@ -32,7 +32,7 @@ class MemoryStorage final : public Storage {
   Result<FileInfo> Stat(const std::string& path) override;
   Status Rename(const std::string& from, const std::string& to, bool no_replace) override;
   Status Remove(const std::string& path) override;
-  Result<std::unique_ptr<MappedFile>> MapFile(const std::string& path) override;
+  Result<std::unique_ptr<MappedFile>> MapFile(const std::string& path, OpenMode mode) override;
   Status CreateDirectory(const std::string& path) override;
   Status RemoveDirectory(const std::string& path) override;
   Result<std::vector<std::string>> ListDirectory(const std::string& path) override;

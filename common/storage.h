@@ -41,6 +41,13 @@ class File {
 
   // Reads up to dst.size() bytes at offset_bytes. Returns fewer only at end of file.
   virtual Result<size_t> ReadAt(uint64_t offset_bytes, std::span<std::byte> dst) const = 0;
+  // Reads all of dst at offset_bytes if the page cache holds every byte of it, without
+  // waiting for the device (preadv2 RWF_NOWAIT): true when done; false when anything is
+  // missing, and dst's contents are then unspecified. Asking may start the kernel's
+  // readahead. Errors count as false: ReadAt reports them. Default: false (no cache).
+  virtual bool ReadCachedAt(uint64_t /*offset_bytes*/, std::span<std::byte> /*dst*/) const {
+    return false;
+  }
   virtual Status WriteAt(uint64_t offset_bytes, std::span<const std::byte> src) = 0;
   virtual Result<uint64_t> Size() const = 0;
   virtual Status Truncate(uint64_t size_bytes) = 0;
@@ -73,9 +80,11 @@ class File {
 
 enum class OpenMode { kReadOnly, kReadWrite };
 
-// A whole file mapped read-write into memory (the delta layer's header and bitmap).
-// Stores into bytes() may reach the file at any time (the kernel writes dirty pages back
-// when it likes); Flush makes a range durable now. The file's size is fixed while mapped.
+// A whole file mapped into memory (the delta layer's header and bitmap). Mapped
+// read-write, stores into bytes() may reach the file at any time (the kernel writes dirty
+// pages back when it likes); Flush makes a range durable now. Mapped read-only, bytes()
+// must not be stored into, and Flush and Reserve fail with EROFS. The file's size is
+// fixed while mapped.
 class MappedFile {
  public:
   virtual ~MappedFile() = default;
@@ -101,8 +110,9 @@ class Storage {
   // Renames atomically. With no_replace, fails with EEXIST rather than replace `to`.
   virtual Status Rename(const std::string& from, const std::string& to, bool no_replace) = 0;
   virtual Status Remove(const std::string& path) = 0;
-  // Maps an existing, non-empty file read-write.
-  virtual Result<std::unique_ptr<MappedFile>> MapFile(const std::string& path) = 0;
+  // Maps an existing, non-empty file; read-only needs only read permission (a frozen
+  // layer's files are chmod a-w).
+  virtual Result<std::unique_ptr<MappedFile>> MapFile(const std::string& path, OpenMode mode) = 0;
 
   // Directories. CreateDirectory fails with EEXIST if anything is at `path`;
   // RemoveDirectory needs it empty; ListDirectory gives entry names (no . or ..), sorted.
@@ -113,6 +123,27 @@ class Storage {
   virtual Status SyncDirectory(const std::string& path) = 0;
   // chmod.
   virtual Status SetMode(const std::string& path, uint32_t mode) = 0;
+};
+
+// The files a creating function made so far, removed when it returns early (the guard is
+// destroyed without Keep): a failure leaves nothing half-made behind, and never removes a
+// file the function did not create.
+class CreatedFiles {
+ public:
+  explicit CreatedFiles(Storage& storage) : storage_(storage) {}
+  ~CreatedFiles() {
+    if (keep_) return;
+    for (const std::string& path : paths_) (void)storage_.Remove(path);
+  }
+  CreatedFiles(const CreatedFiles&) = delete;
+  CreatedFiles& operator=(const CreatedFiles&) = delete;
+  void Add(std::string path) { paths_.push_back(std::move(path)); }
+  void Keep() { keep_ = true; }
+
+ private:
+  Storage& storage_;
+  std::vector<std::string> paths_;
+  bool keep_ = false;
 };
 
 // The real file system (POSIX syscalls). Stateless and thread-safe.
@@ -130,5 +161,9 @@ Storage& PosixStorage();
 // fetches the 64 KiB around it, so blocks a clone wrote near each other come back
 // together; nothing is read with O_DIRECT.
 Storage& SharedParentStorage();
+
+// SharedParentStorage's policy for packed frozen layers (docs/delta-format.md), whose
+// files hold only live blocks in block order: a miss reads around it in a wider window.
+Storage& FrozenLayerStorage();
 
 }  // namespace common

@@ -14,19 +14,24 @@
 #            layers under an empty top), mounted with clonefs.
 #   qcow2    N overlays `qemu-img create -f qcow2 -b <below>` over golden-1G.vmdk, each
 #            taking the same writes, and an empty top overlay, exported writable by qsd.
-# Jobs (fio psync, iodepth 1, O_DIRECT, page cache dropped before each):
+# Jobs (fio psync, iodepth 1, O_DIRECT on the exported file):
 #   randread  4 KiB random reads over the whole disk, time based (BENCH_FIO_SECONDS),
 #             each block at most once
 #   seqread   1 MiB sequential reads, one pass
+# each twice: cold, the page cache dropped before the job (what the device must deliver:
+# the chain's files hold more bytes at depth, 32 layers of 1 % shadow 28 % of the base, so
+# the MiB the device read are shown beside), and warm, every file of the chain read into
+# the page cache first (cat, untimed): the cost of the reads themselves, lookup included,
+# as for a golden image many clones keep cached (DESIGN.md, "Processes and locking").
 # RUNS rounds; each round measures every depth of both targets (the order rotates).
-# Reported per round: IOPS / MiB/s and the ratio to depth 1 of the same target and
+# Reported per round: IOPS / MiB/s and the ratio to depth 1 of the same target, job and
 # round; then the minimum ratio over the rounds, the goal checked on clonefs. Also each
 # chain's host space (du of its layer files) against the data written into it.
 #
 # Usage: scripts/bench-chain.sh       (or scripts/bench.sh chain)
 #   BENCH_DIR, BUILD_DIR, RUNS, BENCH_FIO_SECONDS as for scripts/bench.sh
 #   BENCH_DEPTHS  the depths to measure (default "1 8 32"; the first is the reference)
-# Needs root. About 6 minutes on 2 cores with the defaults (plus the parent, once).
+# Needs root. About 9 minutes on 2 cores with the defaults (plus the parent, once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -80,6 +85,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+# The block device under BENCH_DIR and its sectors read so far (/proc/diskstats).
+bench_device=$(lsblk -no PKNAME "$(df --output=source "$bench_dir" | tail -1)" 2>/dev/null || true)
+[ -n "$bench_device" ] || bench_device=$(basename "$(df --output=source "$bench_dir" | tail -1)")
+sectors_read() { awk -v d="$bench_device" '$3 == d { print $6; found = 1 } END { if (!found) print 0 }' /proc/diskstats; }
 mount_vm() {  # VM MNT
   mkdir -p "$2"
   "$clonefs" "$1" "$2" || die "clonefs $1 $2 failed"
@@ -124,24 +133,27 @@ print("\n".join(f"write -q -P {1 + (b + k) % 250} {b * 4096} 4k" for b in blocks
 PY
 }
 
-# fio_job FILE NAME ARGS...: prints IOPS for randread, MiB/s for seqread.
+# fio_job FILE NAME cold|warm ARGS...: prints IOPS for randread, MiB/s for seqread, then
+# the MiB the device read meanwhile.
 fio_job() {
-  local file=$1 name=$2; shift 2
-  drop_caches
+  local file=$1 name=$2 cache=$3; shift 3
+  if [ "$cache" = cold ]; then drop_caches; fi
+  local before
+  before=$(sectors_read)
   fio --name="$name" --filename="$file" --ioengine=psync --iodepth=1 --direct=1 --numjobs=1 \
     --output-format=json --output="$work/fio.json" "$@" >/dev/null 2>"$work/fio.err" ||
     { cat "$work/fio.err" >&2; die "fio $name on $file failed"; }
-  python3 - "$work/fio.json" "$name" <<'PY'
+  python3 - "$work/fio.json" "$name" "$(( ($(sectors_read) - before) / 2048 ))" <<'PY'
 import json, sys
 text = open(sys.argv[1]).read()
 r = json.loads(text[text.index("{"):])["jobs"][0]["read"]
-print(f"{r['iops']:.0f}" if sys.argv[2] == "randread" else f"{r['bw'] / 1024:.1f}")
+print(f"{r['iops']:.0f}" if sys.argv[2] == "randread" else f"{r['bw'] / 1024:.1f}", sys.argv[3])
 PY
 }
 
 say "Building the chains (depths ${depths[*]})"
 data_bytes() { echo $(($1 * blocks_per_layer * 4096)); }
-declare -A chain_bytes=()
+declare -A chain_bytes=() chain_files=()
 for n in "${depths[@]}"; do
   t0=$(date +%s)
   vm=$work/vm$n
@@ -163,7 +175,10 @@ for n in "${depths[@]}"; do
   "$clonectl" clone "$vm" "$work/reader$n" --snapshot "s$n" >/dev/null
   qemu-img create -q -f qcow2 -b "$below" -F qcow2 "$work/q$n-top.qcow2"
   sync
-  chain_bytes[clonefs,$n]=$(du -B1 -c "$vm"/.clonefs/*.delta "$vm"/.clonefs/*.map "$vm"/.clonefs/*.sums | tail -1 | cut -f1)
+  # Every file each reader's chain reads, for the warm jobs.
+  chain_files[clonefs,$n]="$golden $(ls "$vm"/.clonefs/*.packed "$work/reader$n"/.clonefs/*.delta | tr '\n' ' ')"
+  chain_files[qcow2,$n]="$golden $(ls "$work"/q"$n"-*.qcow2 | tr '\n' ' ')"
+  chain_bytes[clonefs,$n]=$(du -B1 -c "$vm"/.clonefs/*.delta "$vm"/.clonefs/*.packed "$vm"/.clonefs/*.map "$vm"/.clonefs/*.sums | tail -1 | cut -f1)
   chain_bytes[qcow2,$n]=$(du -B1 -c "$work"/q"$n"-*.qcow2 | tail -1 | cut -f1)
   echo "depth $n: built in $(($(date +%s) - t0)) s; data written $(numfmt --to=iec "$(data_bytes "$n")"), clonefs chain $(numfmt --to=iec "${chain_bytes[clonefs,$n]}"), qcow2 chain $(numfmt --to=iec "${chain_bytes[qcow2,$n]}")"
 done
@@ -183,12 +198,24 @@ for ((round = 1; round <= runs; round++)); do
         qsd_start "$work/q$n-top.qcow2" "$work/qsd.img"
         file=$work/qsd.img
       fi
-      rr=$(fio_job "$file" randread --rw=randread --bs=4k --time_based --runtime="$fio_seconds")
-      sr=$(fio_job "$file" seqread --rw=read --bs=1M --size=1G)
+      line=""
+      for cache in cold warm; do
+        if [ "$cache" = warm ]; then
+          # shellcheck disable=SC2086  # a list of paths without spaces
+          cat ${chain_files[$target,$n]} >/dev/null
+        fi
+        out=$(fio_job "$file" randread $cache --rw=randread --bs=4k --time_based \
+          --runtime="$fio_seconds")
+        read -r rr rr_mib <<<"$out"
+        out=$(fio_job "$file" seqread $cache --rw=read --bs=1M --size=1G)
+        read -r sr sr_mib <<<"$out"
+        vals[$target,$cache-randread,$n]+="$rr "
+        vals[$target,$cache-seqread,$n]+="$sr "
+        line+=$(printf '  %s: randread %6s IOPS (device %5s MiB)  seqread %7s MiB/s (device %5s MiB)' \
+          "$cache" "$rr" "$rr_mib" "$sr" "$sr_mib")
+      done
       if [ "$target" = clonefs ]; then unmount_vm "$work/reader$n" "$work/mnt-read"; else qsd_stop; fi
-      vals[$target,randread,$n]+="$rr "
-      vals[$target,seqread,$n]+="$sr "
-      printf '  %-8s depth %-3s randread %8s IOPS   seqread %8s MiB/s\n' "$target" "$n" "$rr" "$sr"
+      printf '  %-8s depth %-3s%s\n' "$target" "$n" "$line"
     done
   done
 done
@@ -196,9 +223,9 @@ done
 say "Results: ratio to depth ${depths[0]} of the same target and round (goal: clonefs >= 0.95 in every round)"
 ref=${depths[0]}
 missed=0
-printf '%-8s %-9s %-6s %-40s %-40s %s\n' target test depth "per round" "ratio to depth $ref" "min ratio"
+printf '%-8s %-14s %-6s %-40s %-40s %s\n' target test depth "per round" "ratio to depth $ref" "min ratio"
 for target in "${targets[@]}"; do
-  for test in randread seqread; do
+  for test in cold-randread cold-seqread warm-randread warm-seqread; do
     read -r -a base <<<"${vals[$target,$test,$ref]}"
     for n in "${depths[@]}"; do
       read -r -a v <<<"${vals[$target,$test,$n]}"
@@ -214,7 +241,7 @@ for target in "${targets[@]}"; do
         flag="  MISSED"
         missed=1
       fi
-      printf '%-8s %-9s %-6s %-40s %-40s %s%s\n' "$target" "$test" "$n" "${vals[$target,$test,$n]}" "$ratios" "$min" "$flag"
+      printf '%-8s %-14s %-6s %-40s %-40s %s%s\n' "$target" "$test" "$n" "${vals[$target,$test,$n]}" "$ratios" "$min" "$flag"
     done
   done
 done

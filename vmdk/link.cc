@@ -113,15 +113,24 @@ Result<std::unique_ptr<Link>> Link::Open(common::Storage& storage, const std::st
     std::string text(file_size, '\0');
     BOOST_OUTCOME_TRYV(file->ReadExactAt(0, std::as_writable_bytes(std::span(text)),
                                          "descriptor"));
-    // QEMU pads a descriptor it rewrites (to update the CID) with NULs to a whole sector;
-    // anything but NULs after the first NUL is binary data, not a descriptor.
+    // The descriptor ends at its first NUL, as QEMU reads it. QEMU's CID update
+    // (vmdk_write_cid) rewrites the descriptor from a buffer holding the old one: the new
+    // text, its NUL, then whatever of the old text the new one did not cover, and NULs to
+    // the end of the sector. qemu writes CIDs with "%x", so a new CID two or more digits
+    // shorter than the old (about one update in 256) leaves old text after the NUL; so
+    // does an update that drops a line between CID and parentCID. What follows the NUL
+    // only words the error when there is no descriptor before it.
+    bool data_after_nul = false;
     if (size_t nul = text.find('\0'); nul != std::string::npos) {
-      if (text.find_first_not_of('\0', nul) != std::string::npos) {
-        return Error(EINVAL, "{}: not a VMDK: binary data without a sparse-extent magic", path);
-      }
+      data_after_nul = text.find_first_not_of('\0', nul) != std::string::npos;
       text.resize(nul);
     }
     auto parsed = Descriptor::Parse(text);
+    if (!parsed && data_after_nul) {
+      // No descriptor before the NUL and more after it: binary data, whose parse error
+      // would only quote bytes of it.
+      return Error(EINVAL, "{}: not a VMDK: binary data without a sparse-extent magic", path);
+    }
     if (!parsed) return parsed.error().WithContext(fmt::format("{}: descriptor", path));
     link->descriptor_ = std::move(parsed).value();
   }

@@ -38,6 +38,7 @@ struct OnDiskDeltaHeader {
 static_assert(sizeof(OnDiskDeltaHeader) == kDeltaHeaderBytes);
 constexpr size_t kChecksumOffset = 112;
 constexpr uint32_t kFlagClean = 1;
+constexpr uint32_t kFlagPacked = 2;
 
 uint64_t Checksum(std::span<const std::byte> header) {
   // The checksum field counts as zero.
@@ -110,9 +111,9 @@ Result<DeltaHeader> ParseDeltaHeader(std::span<const std::byte> bytes) {
   }
   DeltaHeader h;
   h.version = raw.version.value();
-  if (h.version != kDeltaVersion) {
-    return common::Error(ENOTSUP, "delta header: version {} (this clonefs reads {})", h.version,
-                         kDeltaVersion);
+  if (h.version != kDeltaVersion && h.version != kDeltaPackedVersion) {
+    return common::Error(ENOTSUP, "delta header: version {} (this clonefs reads {} and {})",
+                         h.version, kDeltaVersion, kDeltaPackedVersion);
   }
   h.block_bytes = raw.block_bytes.value();
   h.capacity_bytes = raw.capacity_bytes.value();
@@ -122,7 +123,14 @@ Result<DeltaHeader> ParseDeltaHeader(std::span<const std::byte> bytes) {
   std::memcpy(h.layer_id.data(), raw.layer_id, 16);
   std::memcpy(h.parent_layer_id.data(), raw.parent_layer_id, 16);
   std::memcpy(h.parent_fingerprint.data(), raw.parent_fingerprint, 16);
-  h.clean_shutdown = raw.flags.value() & kFlagClean;
+  const uint32_t flags = raw.flags.value();
+  if ((flags & ~(kFlagClean | kFlagPacked)) != 0 ||
+      (h.version == kDeltaVersion && (flags & kFlagPacked) != 0)) {
+    return common::Error(EIO, "delta header: unknown flags {:#x} for version {}", flags,
+                         h.version);
+  }
+  h.clean_shutdown = flags & kFlagClean;
+  h.packed = flags & kFlagPacked;
   h.generation = raw.generation.value();
   if (h.block_bytes != kBlockBytes) {
     return common::Error(EIO, "delta header: block size {} (expected {})", h.block_bytes,
@@ -146,7 +154,7 @@ Result<DeltaHeader> ParseDeltaHeader(std::span<const std::byte> bytes) {
 void EncodeDeltaHeader(const DeltaHeader& h, std::span<std::byte> out) {
   OnDiskDeltaHeader raw{};
   std::memcpy(raw.magic, kMagic, sizeof kMagic);
-  raw.version = h.version;
+  raw.version = h.packed ? kDeltaPackedVersion : h.version;
   raw.block_bytes = h.block_bytes;
   raw.capacity_bytes = h.capacity_bytes;
   raw.block_count = h.block_count;
@@ -155,7 +163,7 @@ void EncodeDeltaHeader(const DeltaHeader& h, std::span<std::byte> out) {
   std::memcpy(raw.layer_id, h.layer_id.data(), 16);
   std::memcpy(raw.parent_layer_id, h.parent_layer_id.data(), 16);
   std::memcpy(raw.parent_fingerprint, h.parent_fingerprint.data(), 16);
-  raw.flags = h.clean_shutdown ? kFlagClean : 0;
+  raw.flags = (h.clean_shutdown ? kFlagClean : 0) | (h.packed ? kFlagPacked : 0);
   raw.generation = h.generation;
   std::memcpy(out.data(), &raw, sizeof raw);
   uint64_t sum = Checksum(out);

@@ -17,7 +17,11 @@ namespace engine {
 using common::Result;
 using common::Status;
 
+// Version 1: sparse layers only. Version 2 adds packed layers (a frozen layer's owned
+// blocks side by side, docs/delta-format.md); sparse layers are still written as 1, so
+// only packed ones need a reader that knows them.
 inline constexpr uint32_t kDeltaVersion = 1;
+inline constexpr uint32_t kDeltaPackedVersion = 2;
 inline constexpr uint32_t kBlockBytes = 4096;
 inline constexpr uint64_t kDeltaHeaderBytes = 4096;
 // Largest disk a delta layer serves: VMware's 62 TiB limit, with headroom (as vmdk/).
@@ -37,6 +41,9 @@ struct DeltaHeader {
   LayerId parent_layer_id{};  // all zero: the parent is a VMDK chain
   Fingerprint parent_fingerprint{};
   bool clean_shutdown = true;
+  // The data file holds the owned blocks in ascending order, each at 4096 x (the number of
+  // owned blocks before it); a packed layer is frozen: it never opens for writing.
+  bool packed = false;
   uint64_t generation = 0;
 
   // A header for a new layer over a disk of capacity_bytes (a multiple of 512).

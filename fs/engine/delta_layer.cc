@@ -79,33 +79,30 @@ Result<std::unique_ptr<DeltaLayer>> DeltaLayer::Create(common::Storage& storage,
                  header.capacity_bytes);
   }
   header.clean_shutdown = false;  // open for writing from the start
+  common::CreatedFiles created(storage);
   BOOST_OUTCOME_TRY(data, storage.CreateExclusive(paths.data));
-  bool made_map = false;
-  // Removes what this call created, and only that.
-  auto cleanup = [&](Status s) {
-    (void)storage.Remove(paths.data);
-    if (made_map) (void)storage.Remove(paths.map);
-    return s;
-  };
-  if (Status s = data->Truncate(header.capacity_bytes); !s.ok()) return cleanup(s);
-  if (Status s = data->Sync(); !s.ok()) return cleanup(s);
-  auto map_file = storage.CreateExclusive(paths.map);
-  if (!map_file) return cleanup(map_file.error());
-  made_map = true;
+  created.Add(paths.data);
+  BOOST_OUTCOME_TRYV(data->Truncate(header.capacity_bytes));
+  BOOST_OUTCOME_TRYV(data->Sync());
+  BOOST_OUTCOME_TRY(map_file, storage.CreateExclusive(paths.map));
+  created.Add(paths.map);
   std::vector<std::byte> head(kDeltaHeaderBytes);
   EncodeDeltaHeader(header, head);
-  if (Status s = map_file.value()->Truncate(header.map_file_bytes()); !s.ok()) return cleanup(s);
-  if (Status s = map_file.value()->WriteAt(0, head); !s.ok()) return cleanup(s);
-  if (Status s = map_file.value()->Sync(); !s.ok()) return cleanup(s);
-  auto mapped = storage.MapFile(paths.map);
-  if (!mapped) return cleanup(mapped.error());
+  BOOST_OUTCOME_TRYV(map_file->Truncate(header.map_file_bytes()));
+  BOOST_OUTCOME_TRYV(map_file->WriteAt(0, head));
+  BOOST_OUTCOME_TRYV(map_file->Sync());
+  BOOST_OUTCOME_TRY(mapped, storage.MapFile(paths.map, common::OpenMode::kReadWrite));
+  created.Keep();
   return std::unique_ptr<DeltaLayer>(
-      new DeltaLayer(std::move(data), std::move(mapped).value(), header, true));
+      new DeltaLayer(std::move(data), std::move(mapped), header, true));
 }
 
 Result<std::unique_ptr<DeltaLayer>> DeltaLayer::Open(common::Storage& storage,
                                                      const DeltaPaths& paths, bool writable) {
-  BOOST_OUTCOME_TRY(map, storage.MapFile(paths.map));
+  // Read-only layers map read-only: frozen layers' files are chmod a-w, and a user who
+  // may only read them can still mount clones over them.
+  BOOST_OUTCOME_TRY(map, storage.MapFile(paths.map, writable ? common::OpenMode::kReadWrite
+                                                             : common::OpenMode::kReadOnly));
   auto parsed = ParseDeltaHeader(map->bytes());
   if (!parsed) return parsed.error().WithContext(paths.map);
   DeltaHeader header = parsed.value();
@@ -113,10 +110,13 @@ Result<std::unique_ptr<DeltaLayer>> DeltaLayer::Open(common::Storage& storage,
     return Error(EIO, "{}: map file is {} bytes, the bitmap needs {}", paths.map,
                  map->bytes().size(), header.map_file_bytes());
   }
+  if (header.packed && writable) {
+    return Error(EROFS, "{}: a packed (frozen) layer cannot be opened for writing", paths.map);
+  }
   BOOST_OUTCOME_TRY(data, storage.Open(paths.data, writable ? common::OpenMode::kReadWrite
                                                             : common::OpenMode::kReadOnly));
   BOOST_OUTCOME_TRY(data_size, data->Size());
-  if (data_size != header.capacity_bytes) {
+  if (!header.packed && data_size != header.capacity_bytes) {
     return Error(EIO, "{}: data file is {} bytes, the layer's capacity is {}", paths.data,
                  data_size, header.capacity_bytes);
   }
@@ -124,6 +124,14 @@ Result<std::unique_ptr<DeltaLayer>> DeltaLayer::Open(common::Storage& storage,
       new DeltaLayer(std::move(data), std::move(map), header, writable));
   BOOST_OUTCOME_TRY(map_file, storage.Open(paths.map, common::OpenMode::kReadOnly));
   if (Status s = layer->LoadBitmap(*map_file); !s.ok()) return s.WithContext(paths.map);
+  if (header.packed) {
+    layer->rank_ = std::make_unique<BlockRank>(layer->bits_);
+    const uint64_t want = layer->owned_blocks() * kBlockBytes;
+    if (data_size != want) {
+      return Error(EIO, "{}: packed data file is {} bytes, its {} owned blocks need {}",
+                   paths.data, data_size, layer->owned_blocks(), want);
+    }
+  }
   layer->was_unclean_ = !header.clean_shutdown;
   if (writable) {
     // Persisted before any write: a crash from here on is seen as one.
@@ -132,6 +140,15 @@ Result<std::unique_ptr<DeltaLayer>> DeltaLayer::Open(common::Storage& storage,
     BOOST_OUTCOME_TRYV(layer->PersistHeader());
   }
   return layer;
+}
+
+Result<DeltaHeader> DeltaLayer::ReadHeader(common::Storage& storage, const std::string& map_path) {
+  BOOST_OUTCOME_TRY(file, storage.Open(map_path, common::OpenMode::kReadOnly));
+  std::vector<std::byte> head(kDeltaHeaderBytes);
+  BOOST_OUTCOME_TRYV(file->ReadExactAt(0, head, "delta header"));
+  auto parsed = ParseDeltaHeader(head);
+  if (!parsed) return parsed.error().WithContext(map_path);
+  return parsed.value();
 }
 
 DeltaHeader DeltaLayer::header() const {
@@ -149,32 +166,7 @@ bool DeltaLayer::IsOwned(uint64_t block) const {
 }
 
 uint64_t DeltaLayer::RunLength(uint64_t first, uint64_t max_blocks, bool* owned_out) const {
-  const uint64_t end = std::min(first + max_blocks, header_.block_count);
-  // The first word is loaded once and decides the state, so the run is at least one
-  // block long whatever other threads mark meanwhile. Bits only ever get set: later
-  // words can only shorten a run of unowned blocks, never a run of owned ones.
-  uint64_t word = bits_.Load(first / kBitsPerWord);
-  const bool owned = (word >> (first % kBitsPerWord)) & 1;
-  if (owned_out) *owned_out = owned;
-  uint64_t block = first;
-  while (true) {
-    uint64_t same = owned ? word : ~word;
-    same >>= block % kBitsPerWord;  // bits from `block` on: 1 = same state
-    uint64_t run = std::countr_one(same);
-    uint64_t left_in_word = kBitsPerWord - block % kBitsPerWord;
-    if (run < left_in_word || block + left_in_word >= end) {
-      return std::min(block + std::min(run, left_in_word), end) - first;
-    }
-    block += left_in_word;
-    if (!owned && !bits_.ChunkPresent(block / kBitsPerWord)) {
-      // A chunk never touched: all of it unowned, skipped in one step.
-      const uint64_t chunk_blocks = OwnershipBits::kWordsPerChunk * kBitsPerWord;
-      const uint64_t next_chunk = (block / chunk_blocks + 1) * chunk_blocks;
-      if (next_chunk >= end) return end - first;
-      block = next_chunk;
-    }
-    word = bits_.Load(block / kBitsPerWord);
-  }
+  return bits_.RunLength(first, std::min(first + max_blocks, header_.block_count), owned_out);
 }
 
 void DeltaLayer::MarkOwned(uint64_t first_block, uint64_t count) {
@@ -197,7 +189,45 @@ bool DeltaLayer::HasUnflushedMarks() const {
 }
 
 Status DeltaLayer::ReadData(uint64_t offset_bytes, std::span<std::byte> dst) const {
-  return data_->ReadExactAt(offset_bytes, dst, "delta data");
+  if (!header_.packed) return data_->ReadExactAt(offset_bytes, dst, "delta data");
+  if (dst.empty()) return Status::Ok();
+  BOOST_OUTCOME_TRY(place, Place(offset_bytes));
+  if (offset_bytes + dst.size() > place.run_end) {
+    return Error(EINVAL, "{}: read of {} bytes at {} runs past the layer's owned blocks",
+                 data_->path(), dst.size(), offset_bytes);
+  }
+  return data_->ReadExactAt(place.file_offset, dst, "packed layer data");
+}
+
+bool DeltaLayer::ReadCachedData(uint64_t offset_bytes, std::span<std::byte> dst) const {
+  if (!header_.packed) return data_->ReadCachedAt(offset_bytes, dst);
+  auto place = Place(offset_bytes);
+  if (!place || offset_bytes + dst.size() > place.value().run_end) return false;
+  return data_->ReadCachedAt(place.value().file_offset, dst);
+}
+
+Result<DeltaLayer::PackedPlace> DeltaLayer::Place(uint64_t offset_bytes) const {
+  const uint64_t block = offset_bytes / kBlockBytes;
+  bool owned = false;
+  const uint64_t run = block < header_.block_count
+                           ? RunLength(block, header_.block_count - block, &owned)
+                           : 0;
+  if (!owned) {
+    return Error(EINVAL, "{}: byte {} is not in a block the packed layer owns", data_->path(),
+                 offset_bytes);
+  }
+  return PackedPlace{rank_->OwnedBefore(block) * kBlockBytes + offset_bytes % kBlockBytes,
+                     std::min((block + run) * kBlockBytes, header_.capacity_bytes)};
+}
+
+Result<uint64_t> DeltaLayer::PackedSeek(uint64_t offset_bytes, bool data) const {
+  if (offset_bytes >= header_.capacity_bytes) return header_.capacity_bytes;
+  BOOST_OUTCOME_TRY(place, Place(offset_bytes));
+  // Within the run, file offsets follow virtual ones one for one.
+  const uint64_t file_end = place.file_offset + (place.run_end - offset_bytes);
+  BOOST_OUTCOME_TRY(at, data ? data_->NextData(place.file_offset)
+                             : data_->NextHole(place.file_offset));
+  return offset_bytes + (std::min(at, file_end) - place.file_offset);
 }
 
 Status DeltaLayer::WriteData(uint64_t offset_bytes, std::span<const std::byte> src) {
@@ -209,11 +239,13 @@ Status DeltaLayer::PunchData(uint64_t offset_bytes, uint64_t length_bytes) {
 }
 
 Result<uint64_t> DeltaLayer::NextData(uint64_t offset_bytes) const {
+  if (header_.packed) return PackedSeek(offset_bytes, /*data=*/true);
   BOOST_OUTCOME_TRY(at, data_->NextData(offset_bytes));
   return std::min(at, header_.capacity_bytes);
 }
 
 Result<uint64_t> DeltaLayer::NextHole(uint64_t offset_bytes) const {
+  if (header_.packed) return PackedSeek(offset_bytes, /*data=*/false);
   BOOST_OUTCOME_TRY(at, data_->NextHole(offset_bytes));
   return std::min(at, header_.capacity_bytes);
 }

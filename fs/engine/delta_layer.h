@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-// One writable delta layer (docs/delta-format.md): a sparse data file addressed by
-// virtual offset, and a memory-mapped header + allocation bitmap. This class owns the
-// files and the ownership bits; the copy-on-write logic over the layers below is
+// One delta layer (docs/delta-format.md): a data file and a memory-mapped header +
+// allocation bitmap. A writable (top) layer's data file is sparse, addressed by virtual
+// offset; a frozen layer's may be packed: its owned blocks side by side in ascending
+// order, so that reading ahead in it fetches the layer's next blocks, not holes
+// (packed_layer.h writes them). Callers address both by virtual offset. This class owns
+// the files and the ownership bits; the copy-on-write logic over the layers below is
 // CowDisk's.
 //
 // Thread safety: every method may be called from any thread. Ownership bits live in an
@@ -18,6 +21,7 @@
 #include <vector>
 
 #include "common/storage.h"
+#include "fs/engine/block_rank.h"
 #include "fs/engine/delta_header.h"
 #include "fs/engine/ownership_bits.h"
 
@@ -39,8 +43,11 @@ class DeltaLayer {
                                                     DeltaHeader header);
   // Opens an existing layer. For writing, the clean-shutdown flag is cleared durably
   // before this returns; was_unclean() tells whether it was already clear (a crash).
+  // A packed layer opens read-only only (EROFS for writing).
   static Result<std::unique_ptr<DeltaLayer>> Open(common::Storage& storage,
                                                   const DeltaPaths& paths, bool writable);
+  // Only the header of a layer's map file (checked as Open checks it).
+  static Result<DeltaHeader> ReadHeader(common::Storage& storage, const std::string& map_path);
   ~DeltaLayer();
 
   // A copy: Flush and Close change the generation and clean flag under their lock.
@@ -49,6 +56,7 @@ class DeltaLayer {
   uint64_t capacity_bytes() const { return header_.capacity_bytes; }
   uint64_t block_count() const { return header_.block_count; }
   bool writable() const { return writable_.load(); }
+  bool packed() const { return header_.packed; }
   bool was_unclean() const { return was_unclean_; }
   // Bytes of block `block` inside the capacity (the last block may be short).
   uint64_t BlockLength(uint64_t block) const;
@@ -66,10 +74,19 @@ class DeltaLayer {
   // Blocks marked but not yet persisted by Flush.
   bool HasUnflushedMarks() const;
 
+  // Reads the data the layer holds at a virtual offset. In a packed layer the range must
+  // lie within one run of owned blocks (EINVAL otherwise): that is what callers read, the
+  // index having told them this layer serves the run.
   Status ReadData(uint64_t offset_bytes, std::span<std::byte> dst) const;
+  // ReadData if the page cache holds all of it (common::File::ReadCachedAt): true when
+  // done, false when the caller must ReadData.
+  bool ReadCachedData(uint64_t offset_bytes, std::span<std::byte> dst) const;
   Status WriteData(uint64_t offset_bytes, std::span<const std::byte> src);
   Status PunchData(uint64_t offset_bytes, uint64_t length_bytes);
-  // Where the data file holds data / a hole (SEEK_DATA / SEEK_HOLE), within capacity.
+  // Where the data file holds data / a hole (SEEK_DATA / SEEK_HOLE) at or after a virtual
+  // offset, within capacity: a hole under an owned block reads as zeros. In a packed
+  // layer the answer is exact up to the end of the run of owned blocks holding
+  // offset_bytes, which must be owned; past that end it is only "not before the end".
   Result<uint64_t> NextData(uint64_t offset_bytes) const;
   Result<uint64_t> NextHole(uint64_t offset_bytes) const;
 
@@ -90,6 +107,15 @@ class DeltaLayer {
   Status LoadBitmap(const common::File& map_file);
   Status PersistHeader();
   std::span<std::byte> MappedBitmap();
+  // For a packed layer: where virtual offset_bytes lives in the data file, and the end of
+  // its run of owned blocks (virtual). EINVAL when the block is not owned.
+  struct PackedPlace {
+    uint64_t file_offset;
+    uint64_t run_end;
+  };
+  Result<PackedPlace> Place(uint64_t offset_bytes) const;
+  // SEEK_DATA / SEEK_HOLE in a packed layer, mapped back to virtual offsets.
+  Result<uint64_t> PackedSeek(uint64_t offset_bytes, bool data) const;
 
   std::unique_ptr<common::File> data_;
   std::unique_ptr<common::MappedFile> map_;
@@ -100,6 +126,7 @@ class DeltaLayer {
   // The authoritative ownership bits, 64 blocks a word; never cleared.
   OwnershipBits bits_;
   std::atomic<uint64_t> owned_blocks_{0};
+  std::unique_ptr<BlockRank> rank_;  // packed layers only
 
   // Lock order: flush_mutex_ before marks_mutex_.
   mutable std::mutex flush_mutex_;   // one Flush/Close at a time

@@ -86,13 +86,17 @@ Result<std::unique_ptr<DeltaLayer>> OpenFrozenLayer(common::Storage& storage,
       return Error(ENOENT, "{}: a snapshot layer of the chain is missing", path);
     }
   }
-  // Frozen layers hold scattered blocks in sparse files: the shared-parent policy's
-  // read-around (a probe and a 64 KiB fadvise per miss) fetches holes and costs a
-  // synchronous fadvise per read, so they are read through the page cache alone
-  // (bench-chain at depth 32: 7.6k -> 9.5k random IOPS, 170 -> 300 MiB/s sequential).
-  common::Storage& layer_storage =
-      &storage == &common::SharedParentStorage() ? common::PosixStorage() : storage;
-  BOOST_OUTCOME_TRY(layer, DeltaLayer::Open(layer_storage, paths, /*writable=*/false));
+  // The daemon reads a packed layer like a shared parent, but with a wider read-around:
+  // its blocks lie side by side, so what a miss fetches around it is the layer's next
+  // blocks (docs/delta-format.md). An older sparse frozen layer holds scattered blocks
+  // among holes, where read-around would fetch holes at the cost of a synchronous fadvise
+  // per read: it is read through the page cache alone.
+  common::Storage* layer_storage = &storage;
+  if (&storage == &common::SharedParentStorage()) {
+    BOOST_OUTCOME_TRY(peek, DeltaLayer::ReadHeader(storage, paths.map));
+    layer_storage = peek.packed ? &common::FrozenLayerStorage() : &common::PosixStorage();
+  }
+  BOOST_OUTCOME_TRY(layer, DeltaLayer::Open(*layer_storage, paths, /*writable=*/false));
   const DeltaHeader header = layer->header();
   if (ToHex(header.layer_id) != record.layer_id ||
       LayerIdText(header.parent_layer_id) != record.parent_id) {

@@ -7,8 +7,9 @@
 //
 // File layout (D-<id>.sums): a 4096-byte header (magic "CLNFSSUM", version, block size,
 // block count, the layer's id, an XXH3-64 of the header), then one little-endian
-// XXH3-64 per block at 4096 + 8 x block, written for the blocks the layer owns only (the
-// rest stay a hole). A discarded block's checksum is that of its zeros.
+// XXH3-64 per owned block, in ascending block order: the n-th owned block's at
+// 4096 + 8 x n (version 2; version 1, still read, kept one per block of the disk at
+// 4096 + 8 x block, mostly holes). A discarded block's checksum is that of its zeros.
 
 #include <cstdint>
 #include <functional>
@@ -33,6 +34,9 @@ common::Status WriteLayerChecksums(common::Storage& storage, const DeltaLayer& l
 struct ScrubReport {
   uint64_t checked_blocks = 0;
   std::vector<uint64_t> bad_blocks;  // ascending
+  // Where each bad block lies in the layer's data file (packed layers keep blocks side by
+  // side, so this differs from the block's place in the disk).
+  std::vector<uint64_t> bad_file_offsets;
 };
 
 // Reads every block the layer owns and compares it with its checksum. EIO naming the

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "fs/engine/layer_stack.h"
+#include "fs/engine/packed_layer.h"
 
 namespace engine {
 namespace {
@@ -18,22 +19,15 @@ constexpr uint64_t kCopyBytes = 1 << 20;
 // blocks stay holes), then marks the blocks owned.
 Status CopyRun(const DeltaLayer& from, DeltaLayer& to, uint64_t first_block, uint64_t count,
                std::vector<std::byte>& buffer, uint64_t& done, const MergeOptions& options) {
-  const uint64_t end = std::min(from.capacity_bytes(), (first_block + count) * kBlockBytes);
-  uint64_t pos = first_block * kBlockBytes;
-  while (pos < end) {
-    BOOST_OUTCOME_TRY(data_at, from.NextData(pos));
-    if (data_at >= end) break;
-    BOOST_OUTCOME_TRY(hole_at, from.NextHole(data_at));
-    const uint64_t stop = std::min(hole_at, end);
-    for (uint64_t at = data_at; at < stop; at += kCopyBytes) {
-      auto part = std::span(buffer).first(std::min(kCopyBytes, stop - at));
-      BOOST_OUTCOME_TRYV(from.ReadData(at, part));
-      BOOST_OUTCOME_TRYV(to.WriteData(at, part));
-      done += part.size();
-      if (options.progress) options.progress(done);
-    }
-    pos = stop;
-  }
+  BOOST_OUTCOME_TRYV(ForEachDataPiece(
+      from, first_block, count, kCopyBytes, [&](uint64_t at, uint64_t length) -> Status {
+        auto part = std::span(buffer).first(length);
+        BOOST_OUTCOME_TRYV(from.ReadData(at, part));
+        BOOST_OUTCOME_TRYV(to.WriteData(at, part));
+        done += part.size();
+        if (options.progress) options.progress(done);
+        return Status::Ok();
+      }));
   to.MarkOwned(first_block, count);
   return Status::Ok();
 }
@@ -47,6 +41,11 @@ Result<std::unique_ptr<DeltaLayer>> MergeLayers(common::Storage& storage, const 
   header.parent_layer_id = lower.header().parent_layer_id;
   header.clean_shutdown = true;
   header.generation = 0;
+  if (options.packed) {
+    const DeltaLayer* sources[] = {&upper, &lower};
+    return WritePackedLayer(storage, paths, header, sources, {options.progress});
+  }
+  header.packed = false;
   BOOST_OUTCOME_TRY(merged, DeltaLayer::Create(storage, paths, header));
   std::vector<std::byte> buffer(kCopyBytes);
   uint64_t done = 0;

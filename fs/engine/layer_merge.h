@@ -20,6 +20,9 @@ namespace engine {
 struct MergeOptions {
   // Called with the bytes copied so far.
   std::function<void(uint64_t done_bytes)> progress;
+  // The result will be a frozen layer: write it packed (packed_layer.h). Otherwise it is
+  // sparse, as a top layer must be to take writes.
+  bool packed = false;
 };
 
 // Creates the merged layer at `paths` (EEXIST if a file exists) and closes it cleanly;

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <functional>
 #include <memory>
 #include <vector>
 
@@ -67,31 +66,50 @@ Status LayerStack::Read(uint64_t offset_bytes, std::span<std::byte> dst) const {
     base_pieces += owner == 0;
     pos = run_end;
   }
-  // All pieces are read side by side on the read pool, so the device sees them together.
   // When the base holds more than one piece, it is read whole in one request (large reads
-  // go around the page cache at device speed) while the layers' pieces land in a scratch
-  // buffer, copied over it once both are done.
+  // go around the page cache at device speed), started first on the read pool, while the
+  // layers' pieces land in a scratch buffer, copied over it once all are done. The
+  // layers' pieces are tried from the page cache right here (frozen layers are packed and
+  // read ahead, so most are there); only those missing go to the pool, side by side, so
+  // the device sees them together. Handing a cached piece to a thread would cost more
+  // than reading it.
   const bool base_whole = base_pieces > 1;
   // Not zeroed: only the layers' pieces are written into it and copied out of it.
   std::unique_ptr<std::byte[]> scratch(base_whole ? new std::byte[dst.size()] : nullptr);
   std::span<std::byte> layer_target = base_whole ? std::span(scratch.get(), dst.size()) : dst;
   Status base_status;
   std::vector<Status> results(pieces.size());
-  std::vector<std::function<void()>> tasks;
-  if (base_whole) tasks.push_back([&] { base_status = base_->Read(offset_bytes, dst); });
-  for (size_t i = 0; i < pieces.size(); ++i) {
-    if (pieces[i].owner == 0 && base_whole) continue;
-    tasks.push_back([&, i] {
+  auto read_piece = [&](size_t i) {
+    const Piece& piece = pieces[i];
+    if (piece.owner == 0) {
+      results[i] = base_->Read(piece.pos, dst.subspan(piece.pos - offset_bytes, piece.length));
+    } else {
+      results[i] = frozen_[piece.owner - 1]->ReadData(
+          piece.pos, layer_target.subspan(piece.pos - offset_bytes, piece.length));
+    }
+  };
+  {
+    ReadPool::Batch batch(ReadPool::Shared());
+    if (base_whole) batch.Add([&] { base_status = base_->Read(offset_bytes, dst); });
+    std::vector<size_t> missing;
+    for (size_t i = 0; i < pieces.size(); ++i) {
       const Piece& piece = pieces[i];
       if (piece.owner == 0) {
-        results[i] = base_->Read(piece.pos, dst.subspan(piece.pos - offset_bytes, piece.length));
-      } else {
-        results[i] = frozen_[piece.owner - 1]->ReadData(
-            piece.pos, layer_target.subspan(piece.pos - offset_bytes, piece.length));
+        if (!base_whole) missing.push_back(i);
+        continue;
       }
-    });
+      if (!frozen_[piece.owner - 1]->ReadCachedData(
+              piece.pos, layer_target.subspan(piece.pos - offset_bytes, piece.length))) {
+        missing.push_back(i);
+      }
+    }
+    // The calling thread takes the last missing piece itself.
+    for (size_t k = 0; k + 1 < missing.size(); ++k) {
+      batch.Add([&read_piece, i = missing[k]] { read_piece(i); });
+    }
+    if (!missing.empty()) read_piece(missing.back());
+    batch.Wait();
   }
-  ReadPool::Shared().RunAll(tasks);
   if (!base_status.ok()) return base_status;
   for (const Status& s : results) {
     if (!s.ok()) return s;

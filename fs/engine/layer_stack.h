@@ -6,6 +6,7 @@
 // from the topmost layer that owns it; which layer that is comes from a per-block index
 // built at open (layer_index.h), so a read costs one index lookup whatever the depth.
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -57,6 +58,27 @@ void ForEachOwnedRun(const DeltaLayer& layer, Fn&& fn) {
     if (owned) fn(block, run);
     block += run;
   }
+}
+
+// Walks the data a layer holds in blocks [first_block, first_block + count), which it
+// owns: calls fn(offset_bytes, length_bytes) for pieces of at most max_piece_bytes in
+// ascending order, skipping holes (discarded blocks, which read as zeros). Stops at the
+// first failure of NextData/NextHole or of fn.
+template <typename Fn>
+Status ForEachDataPiece(const DeltaLayer& layer, uint64_t first_block, uint64_t count,
+                        uint64_t max_piece_bytes, Fn&& fn) {
+  const uint64_t end = std::min(layer.capacity_bytes(), (first_block + count) * kBlockBytes);
+  for (uint64_t pos = first_block * kBlockBytes; pos < end;) {
+    BOOST_OUTCOME_TRY(data_at, layer.NextData(pos));
+    if (data_at >= end) break;
+    BOOST_OUTCOME_TRY(hole_at, layer.NextHole(data_at));
+    const uint64_t stop = std::min(hole_at, end);
+    for (uint64_t at = data_at; at < stop; at += max_piece_bytes) {
+      BOOST_OUTCOME_TRYV(fn(at, std::min(max_piece_bytes, stop - at)));
+    }
+    pos = stop;
+  }
+  return Status::Ok();
 }
 
 }  // namespace engine

@@ -33,6 +33,14 @@ class OwnershipBits {
   bool ChunkPresent(uint64_t word) const;
   // Sets bits, returning the word as it was before.
   uint64_t FetchOr(uint64_t word, uint64_t mask);
+  // Sets the bits of blocks [first, first + count).
+  void SetRun(uint64_t first, uint64_t count);
+  // The number of blocks from `first` up to `end` (exclusive, > first) whose bit equals
+  // `first`'s, and in *set that bit. The first word is loaded once and decides the state,
+  // so the run is at least one block long whatever other threads set meanwhile; bits
+  // only ever get set, so later words can only shorten a run of clear bits. Chunks never
+  // touched are skipped in one step.
+  uint64_t RunLength(uint64_t first, uint64_t end, bool* set) const;
 
  private:
   using Chunk = std::atomic<uint64_t>;

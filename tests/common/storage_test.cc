@@ -4,6 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -82,7 +87,7 @@ TEST_P(StorageTest, PunchHoleReadsAsZerosAndKeepsSize) {
 TEST_P(StorageTest, MappedFileSharesBytesWithTheFile) {
   auto file = storage().CreateExclusive(Path("m")).value();
   ASSERT_TRUE(file->Truncate(8192).ok());
-  auto mapped = storage().MapFile(Path("m"));
+  auto mapped = storage().MapFile(Path("m"), OpenMode::kReadWrite);
   ASSERT_TRUE(mapped) << mapped.error().message();
   ASSERT_EQ(mapped.value()->bytes().size(), 8192u);
   std::memset(mapped.value()->bytes().data() + 5000, 0x5a, 10);
@@ -97,7 +102,7 @@ TEST_P(StorageTest, MappedFileSharesBytesWithTheFile) {
 TEST_P(StorageTest, MappedFileFlushesRangesNotAlignedToPages) {
   auto file = storage().CreateExclusive(Path("m")).value();
   ASSERT_TRUE(file->Truncate(3 * 4096).ok());
-  auto mapped = storage().MapFile(Path("m"));
+  auto mapped = storage().MapFile(Path("m"), OpenMode::kReadWrite);
   ASSERT_TRUE(mapped) << mapped.error().message();
   for (uint64_t offset : {uint64_t{8}, uint64_t{4100}, uint64_t{3 * 4096 - 8}}) {
     std::memset(mapped.value()->bytes().data() + offset, 0x77, 8);
@@ -115,7 +120,7 @@ TEST_P(StorageTest, MappedFileReserveKeepsSizeAndBytes) {
   auto file = storage().CreateExclusive(Path("m")).value();
   ASSERT_TRUE(file->Truncate(64 * 4096).ok());
   ASSERT_TRUE(file->WriteAt(0, Bytes(16, 0x33)).ok());
-  auto mapped = storage().MapFile(Path("m"));
+  auto mapped = storage().MapFile(Path("m"), OpenMode::kReadWrite);
   ASSERT_TRUE(mapped) << mapped.error().message();
   Status reserved = mapped.value()->Reserve(8 * 4096 + 100, 8);
   ASSERT_TRUE(reserved.ok()) << reserved.message();
@@ -130,7 +135,7 @@ TEST(PosixStorageTest, MappedFileReserveAllocatesOnlyTheGivenPages) {
   testing_support::TempDir dir;
   auto file = PosixStorage().CreateExclusive(dir / "m").value();
   ASSERT_TRUE(file->Truncate(256 * 4096).ok());
-  auto mapped = PosixStorage().MapFile(dir / "m");
+  auto mapped = PosixStorage().MapFile(dir / "m", OpenMode::kReadWrite);
   ASSERT_TRUE(mapped) << mapped.error().message();
   ASSERT_TRUE(mapped.value()->Reserve(100 * 4096 + 8, 8).ok());
   const uint64_t allocated = testing_support::AllocatedBytes(dir / "m");
@@ -138,14 +143,66 @@ TEST(PosixStorageTest, MappedFileReserveAllocatesOnlyTheGivenPages) {
   EXPECT_LT(allocated, 64u * 4096) << "the rest of the file must stay a hole";
 }
 
+// A frozen layer's map file is chmod a-w; a user who may only read it must still be able
+// to map it (read-only), and the mapping refuses what would write.
+TEST(PosixStorageTest, AReadOnlyFileMapsReadOnlyForAnUnprivilegedUser) {
+  testing_support::TempDir dir;
+  {
+    auto file = PosixStorage().CreateExclusive(dir / "m").value();
+    ASSERT_TRUE(file->WriteAt(0, Bytes(8192, 0x5a)).ok());
+  }
+  ASSERT_EQ(::chmod((dir / "m").c_str(), 0444), 0);
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Not root from here on: permissions apply (exit codes name the step that failed).
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(10);
+    auto read_write = PosixStorage().MapFile(dir / "m", OpenMode::kReadWrite);
+    if (read_write || read_write.error().code() != EACCES) ::_exit(11);
+    auto read_only = PosixStorage().MapFile(dir / "m", OpenMode::kReadOnly);
+    if (!read_only) ::_exit(12);
+    if (read_only.value()->bytes()[8191] != std::byte{0x5a}) ::_exit(13);
+    if (read_only.value()->Flush(0, 4096).code() != EROFS) ::_exit(14);
+    if (read_only.value()->Reserve(0, 4096).code() != EROFS) ::_exit(15);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "see the exit codes in the test";
+}
+
 TEST_P(StorageTest, MapFileOfMissingFileNamesIt) {
-  auto mapped = storage().MapFile(Path("missing"));
+  auto mapped = storage().MapFile(Path("missing"), OpenMode::kReadWrite);
   ASSERT_FALSE(mapped);
   EXPECT_NE(mapped.error().message().find("missing"), std::string::npos);
 }
 
 INSTANTIATE_TEST_SUITE_P(PosixAndMemory, StorageTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "Posix" : "Memory"; });
+
+TEST(PosixStorageTest, ReadCachedAtReadsOnlyWhatThePageCacheHolds) {
+  testing_support::TempDir dir;
+  auto file = PosixStorage().CreateExclusive(dir / "f").value();
+  ASSERT_TRUE(file->WriteAt(0, Bytes(1 << 20, 0x42)).ok());
+  std::vector<std::byte> got(8192);
+  EXPECT_TRUE(file->ReadCachedAt(4096, got));  // just written: cached
+  EXPECT_EQ(got, Bytes(8192, 0x42));
+  // Written back and dropped from the cache: a miss, reported as such.
+  ASSERT_TRUE(file->Sync().ok());
+  auto reader = PosixStorage().Open(dir / "f", OpenMode::kReadOnly).value();
+  const int fd = ::open((dir / "f").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+  ::close(fd);
+  EXPECT_FALSE(reader->ReadCachedAt(512 << 10, got));
+  EXPECT_FALSE(reader->ReadCachedAt(2 << 20, got));  // past the end: not a full read
+  MemoryStorage memory;
+  auto in_memory = memory.CreateExclusive("/m").value();
+  ASSERT_TRUE(in_memory->WriteAt(0, Bytes(8192, 1)).ok());
+  EXPECT_FALSE(in_memory->ReadCachedAt(0, got));  // no page cache to ask
+}
 
 TEST(PosixStorageTest, NextDataAndNextHoleFollowHostHoles) {
   testing_support::TempDir dir;

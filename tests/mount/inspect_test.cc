@@ -85,14 +85,16 @@ TEST_F(InspectMountedTest, VerifyNamesABlockDamagedUnderARunningVm) {
                                std::filesystem::perm_options::add);
   {
     std::fstream file(delta, std::ios::in | std::ios::out | std::ios::binary);
-    file.seekp(1048576 + 4096 * 3 + 7);
+    // Block 259 is the frozen layer's fourth (it owns 256-271, packed side by side).
+    file.seekp(4096 * 3 + 7);
     file.put('\x7f');
   }
   CommandResult plain = Clonectl({"verify", vm_});
   EXPECT_EQ(plain.exit_code, 0) << plain.out << plain.err;
   CommandResult full = Clonectl({"verify", vm_, "--full"});
   EXPECT_EQ(full.exit_code, 1) << full.out << full.err;
-  EXPECT_NE(full.out.find("FAILED  disk golden: bad block 259 at byte 1060864 of " + delta +
+  EXPECT_NE(full.out.find("FAILED  disk golden: bad block 259 (disk byte 1060864) at byte 12288 "
+                          "of " + delta +
                           ": its data does not match its checksum\n"),
             std::string::npos)
       << full.out;

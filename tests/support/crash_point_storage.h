@@ -59,8 +59,9 @@ class CrashPointStorage final : public common::Storage {
     if (common::Status s = Step(); !s.ok()) return s;
     return inner_.Remove(path);
   }
-  common::Result<std::unique_ptr<common::MappedFile>> MapFile(const std::string& path) override {
-    BOOST_OUTCOME_TRY(map, inner_.MapFile(path));
+  common::Result<std::unique_ptr<common::MappedFile>> MapFile(const std::string& path,
+                                                              common::OpenMode mode) override {
+    BOOST_OUTCOME_TRY(map, inner_.MapFile(path, mode));
     return std::unique_ptr<common::MappedFile>(new Mapped(*this, std::move(map)));
   }
   common::Status CreateDirectory(const std::string& path) override {

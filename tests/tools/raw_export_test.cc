@@ -39,8 +39,9 @@ class FullDiskStorage final : public common::Storage {
     return inner_.Rename(f, t, nr);
   }
   common::Status Remove(const std::string& p) override { return inner_.Remove(p); }
-  common::Result<std::unique_ptr<common::MappedFile>> MapFile(const std::string& p) override {
-    return inner_.MapFile(p);
+  common::Result<std::unique_ptr<common::MappedFile>> MapFile(const std::string& p,
+                                                              common::OpenMode mode) override {
+    return inner_.MapFile(p, mode);
   }
   common::Status CreateDirectory(const std::string& p) override {
     return inner_.CreateDirectory(p);

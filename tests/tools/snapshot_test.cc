@@ -190,7 +190,7 @@ TEST_F(SnapshotLibTest, AKillAtAnyStepLeavesTheOldOrTheNewState) {
     size_t layer_files = 0;
     for (const auto& e : fs::directory_iterator(Path("work/.clonefs"))) {
       const std::string ext = e.path().extension();
-      layer_files += ext == ".delta" || ext == ".map" || ext == ".sums";
+      layer_files += ext == ".delta" || ext == ".packed" || ext == ".map" || ext == ".sums";
     }
     EXPECT_EQ(layer_files, taken ? 5u : 2u) << "step " << step;
     if (code == 0) break;

@@ -93,7 +93,8 @@ TEST_F(VerifyTest, ASoundVmPassesEveryCheck) {
 
 TEST_F(VerifyTest, AFlippedByteIsNamedByTheFullScrubOnly) {
   const std::string delta = VmLayerFile("delta");
-  FlipByte(delta, 4 * engine::kBlockBytes + 100);
+  // s1 owns blocks 3 and 4, packed side by side: block 4 is the file's second block.
+  FlipByte(delta, 1 * engine::kBlockBytes + 100);
 
   VerifyReport plain = Verify(Path("vm"), false);
   EXPECT_TRUE(plain.ok()) << RenderVerifyText(plain);
@@ -105,10 +106,11 @@ TEST_F(VerifyTest, AFlippedByteIsNamedByTheFullScrubOnly) {
   EXPECT_EQ(full.bad_blocks[0].file, delta);
   EXPECT_EQ(full.bad_blocks[0].block, 4u);
   EXPECT_EQ(full.bad_blocks[0].offset_bytes, 4 * engine::kBlockBytes);
+  EXPECT_EQ(full.bad_blocks[0].file_offset_bytes, 1 * engine::kBlockBytes);
   EXPECT_EQ(Failures(full), std::vector<std::string>{
                                 "scrub: " + delta + ": 1 of 2 blocks differ from their checksums"});
   const std::string text = RenderVerifyText(full);
-  EXPECT_NE(text.find("FAILED  disk base: bad block 4 at byte 16384 of " + delta +
+  EXPECT_NE(text.find("FAILED  disk base: bad block 4 (disk byte 16384) at byte 4096 of " + delta +
                       ": its data does not match its checksum\n"),
             std::string::npos)
       << text;
@@ -124,6 +126,7 @@ TEST_F(VerifyTest, AFlippedByteIsNamedByTheFullScrubOnly) {
   EXPECT_FALSE(json["ok"].get<bool>());
   EXPECT_EQ(json["bad_blocks"][0]["block"], 4u);
   EXPECT_EQ(json["bad_blocks"][0]["offset_bytes"], 16384u);
+  EXPECT_EQ(json["bad_blocks"][0]["file_offset_bytes"], 4096u);
   EXPECT_EQ(json["summary"]["failed"], 1u);
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Reading whole disks: parent chains (zeroed grains masking the parent, COWD deltas),
-// multi-extent descriptors mixing sparse, flat and ZERO extents, and concurrent readers.
+// multi-extent descriptors mixing sparse, flat and ZERO extents, concurrent readers, and
+// what a text descriptor is when NULs and more follow it.
 
 #include "vmdk/disk.h"
 
@@ -229,6 +230,54 @@ TEST_F(DiskTest, ConcurrentReadersSeeTheSameBytes) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(mismatches, std::vector<int>(kThreads, 0));
   EXPECT_EQ(failures, std::vector<int>(kThreads, 0));
+}
+
+// What QEMU's CID update (vmdk_write_cid) writes over a text descriptor: the text with
+// the CID line replaced, its NUL, then the old text's bytes that the new, shorter text no
+// longer covers, and NULs to the end of the sector.
+std::string QemuCidUpdate(const std::string& old_text, const std::string& new_cid) {
+  const size_t cid = old_text.find("CID=") + 4, parent = old_text.find("parentCID");
+  const std::string updated = old_text.substr(0, cid) + new_cid + "\n" + old_text.substr(parent);
+  std::string sector = old_text;
+  sector.resize(512, '\0');
+  sector.replace(0, updated.size(), updated);
+  sector[updated.size()] = '\0';
+  return sector;
+}
+
+// A new CID two digits shorter than the old (qemu writes "%x"; one update in 256) leaves
+// the old text's last byte after the NUL. QEMU reads the descriptor up to the NUL.
+TEST_F(DiskTest, TextDescriptorEndsAtItsFirstNulWhateverQemuLeftAfterIt) {
+  const Bytes flat = PatternBytes(16 * 512, 5);
+  storage_.SetFile("d-flat.vmdk", flat);
+  DescriptorFields fields;
+  fields.cid = 0xa5fb7651;
+  const std::string text = QemuCidUpdate(
+      DescriptorText("monolithicFlat", fields, {"RW 16 FLAT \"d-flat.vmdk\" 0"}), "575784");
+  ASSERT_NE(text.find_first_not_of('\0', text.find('\0')), std::string::npos) << "no old text";
+  storage_.SetFile("d.vmdk", text);
+
+  auto disk = OpenOk(storage_, "d.vmdk");
+  ASSERT_TRUE(disk);
+  EXPECT_EQ(disk->links()[0]->descriptor().cid(), 0x575784u);
+  EXPECT_EQ(ReadAll(*disk), flat);
+}
+
+TEST_F(DiskTest, BinaryDataWithoutSparseMagicIsNotAVmdk) {
+  // A qcow2 header: magic, version 3, then more fields.
+  std::string qcow2("QFI\xfb\0\0\0\x03\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x10", 24);
+  qcow2.resize(512, '\0');
+  storage_.SetFile("d.vmdk", qcow2);
+  EXPECT_TRUE(
+      FailsWith(OpenMapAndRead(storage_, "d.vmdk"), EINVAL, {"d.vmdk", "not a VMDK: binary data"}));
+}
+
+TEST_F(DiskTest, NulPaddedDescriptorWithASyntaxErrorNamesTheLine) {
+  std::string text = DescriptorText("monolithicFlat", {}, {"RW 16 FLOPPY \"d-flat.vmdk\" 0"});
+  text.resize(1024, '\0');
+  storage_.SetFile("d.vmdk", text);
+  EXPECT_TRUE(FailsWith(OpenMapAndRead(storage_, "d.vmdk"), EINVAL,
+                        {"d.vmdk: descriptor: line 9", "FLOPPY"}));
 }
 
 }  // namespace

@@ -138,10 +138,16 @@ Status DeleteSnapshot(common::Storage& storage, const std::string& vm_path,
                                      engine::LayerFilePath(vm.meta, map)};
       BOOST_OUTCOME_TRY(child, engine::DeltaLayer::Open(storage, child_paths, false));
       const std::string stem = LayerFileStem(disk.name, engine::ToHex(engine::NewLayerId()));
-      const engine::DeltaPaths merged_paths{vm.meta + "/" + stem + ".delta",
-                                            vm.meta + "/" + stem + ".map"};
+      // A frozen child stays frozen: packed; the top stays a sparse, writable layer.
+      engine::FrozenLayer names;
+      NameFrozenLayerFiles(names, stem);
+      const engine::DeltaPaths merged_paths =
+          is_top ? engine::DeltaPaths{vm.meta + "/" + stem + ".delta", vm.meta + "/" + stem + ".map"}
+                 : engine::DeltaPaths{engine::LayerFilePath(vm.meta, names.delta_file),
+                                      engine::LayerFilePath(vm.meta, names.map_file)};
       uint64_t copied = 0;
       engine::MergeOptions counted = merge_options;
+      counted.packed = !is_top;
       counted.progress = [&](uint64_t bytes) {
         copied = bytes;
         merge_options.progress(bytes);
@@ -150,22 +156,21 @@ Status DeleteSnapshot(common::Storage& storage, const std::string& vm_path,
                                                     counted));
       done_before += copied;
       if (!is_top) {
-        BOOST_OUTCOME_TRYV(engine::WriteLayerChecksums(storage, *merged,
-                                                       vm.meta + "/" + stem + ".sums"));
+        BOOST_OUTCOME_TRYV(engine::WriteLayerChecksums(
+            storage, *merged, engine::LayerFilePath(vm.meta, names.sums_file)));
       }
       return stem;
     };
     for (engine::FrozenLayer& child : disk.frozen) {
       if (child.parent_id != id) continue;
       BOOST_OUTCOME_TRY(stem, merge_into(false, child.delta_file, child.map_file));
-      BOOST_OUTCOME_TRY(merged, engine::DeltaLayer::Open(storage,
-                                                         {vm.meta + "/" + stem + ".delta",
-                                                          vm.meta + "/" + stem + ".map"},
-                                                         false));
       child.parent_id = lower_record.parent_id;
-      child.delta_file = stem + ".delta";
-      child.map_file = stem + ".map";
-      child.sums_file = stem + ".sums";
+      NameFrozenLayerFiles(child, stem);
+      BOOST_OUTCOME_TRY(merged, engine::DeltaLayer::Open(
+                                    storage,
+                                    {engine::LayerFilePath(vm.meta, child.delta_file),
+                                     engine::LayerFilePath(vm.meta, child.map_file)},
+                                    false));
       child.generation = merged->header().generation;
     }
     if (disk.parent_layer_id == id) {

@@ -45,7 +45,8 @@ std::set<std::string> ReferencedFiles(const engine::CloneConfig& config) {
 }
 
 bool IsOursToRemove(const std::string& name) {
-  return EndsWith(name, ".delta") || EndsWith(name, ".map") || EndsWith(name, ".sums") ||
+  return EndsWith(name, ".delta") || EndsWith(name, ".packed") || EndsWith(name, ".map") ||
+         EndsWith(name, ".sums") ||
          name.find(".tmp-") != std::string::npos;
 }
 
@@ -127,6 +128,12 @@ void RemoveUnreferencedFiles(common::Storage& storage, const std::string& meta,
 
 std::string LayerFileStem(const std::string& disk_name, const std::string& layer_id) {
   return disk_name + "-" + layer_id.substr(0, 16);
+}
+
+void NameFrozenLayerFiles(engine::FrozenLayer& layer, const std::string& stem) {
+  layer.delta_file = stem + ".packed";
+  layer.map_file = stem + ".packed.map";
+  layer.sums_file = stem + ".sums";
 }
 
 Status StartEmptyTop(common::Storage& storage, const std::string& meta, engine::CloneDisk& disk,

@@ -47,13 +47,17 @@ common::Result<LockedVm> LockVm(common::Storage& storage, const std::string& vm_
                                 const std::string& operation);
 
 // Removes files in the metadata directory that clone.json does not reference: layer
-// files (.delta, .map, .sums), snapshot copies of the .vmx and nvram, temporary files.
+// files (.delta, .packed, .map, .sums), snapshot copies of the .vmx and nvram, temporary files.
 // Only called with the VM lock held; failures are ignored (they are retried next time).
 void RemoveUnreferencedFiles(common::Storage& storage, const std::string& meta,
                              const engine::CloneConfig& config);
 
 // The names new layer files of disk `disk_name` get: "<disk>-<16 hex digits of the id>".
 std::string LayerFileStem(const std::string& disk_name, const std::string& layer_id);
+
+// Names a frozen layer's files after `stem`: packed data "<stem>.packed", its map
+// "<stem>.packed.map" and checksums "<stem>.sums".
+void NameFrozenLayerFiles(engine::FrozenLayer& layer, const std::string& stem);
 
 // Creates an empty top layer for `disk` over layer `parent_id` ("" for the base) in
 // `meta`, closed cleanly, and makes `disk` name it as its top. The files are unreferenced

@@ -7,6 +7,7 @@
 #include "fs/engine/delta_layer.h"
 #include "fs/engine/disk_chain.h"
 #include "fs/engine/layer_checksums.h"
+#include "fs/engine/packed_layer.h"
 #include "tools/lib/clone_source.h"
 #include "tools/lib/linked_clone.h"
 #include "tools/lib/small_files.h"
@@ -57,8 +58,11 @@ Status RecordVmFiles(common::Storage& storage, const LockedVm& vm, const std::st
   return storage.SyncDirectory(dir);
 }
 
-// Freezes one disk's top layer: closed cleanly, checksummed; then a new empty top over
-// it. Returns the frozen layer's record; `next` gets the new top.
+// Freezes one disk's top layer: closed cleanly, then copied into a packed layer (its
+// owned blocks side by side, packed_layer.h) and checksummed; then a new empty top over
+// it. Returns the frozen layer's record; `next` gets the new top. The old top's files
+// stay as they are until clone.json no longer names them. Progress counts each owned
+// byte twice: once packed, once checksummed.
 Result<engine::FrozenLayer> FreezeTop(common::Storage& storage, const LockedVm& vm,
                                       engine::CloneDisk& next, const SnapshotOptions& options,
                                       uint64_t& done, uint64_t total) {
@@ -71,18 +75,24 @@ Result<engine::FrozenLayer> FreezeTop(common::Storage& storage, const LockedVm& 
   engine::FrozenLayer frozen;
   frozen.layer_id = disk.layer_id;
   frozen.parent_id = disk.parent_layer_id;
-  frozen.delta_file = disk.delta_file;
-  frozen.map_file = disk.map_file;
-  frozen.sums_file = LayerFileStem(disk.name, disk.layer_id) + ".sums";
+  NameFrozenLayerFiles(frozen, LayerFileStem(disk.name, disk.layer_id));
   frozen.generation = top->header().generation;
-  engine::ChecksumOptions sums_options;
-  const uint64_t before = done;
-  if (options.progress) {
-    sums_options.progress = [&](uint64_t bytes) { options.progress(before + bytes, total); };
-  }
+  auto report_from = [&](uint64_t before) -> std::function<void(uint64_t)> {
+    if (!options.progress) return {};
+    return [&, before](uint64_t bytes) { options.progress(before + bytes, total); };
+  };
+  const engine::DeltaLayer* sources[] = {top.get()};
+  BOOST_OUTCOME_TRY(packed, engine::WritePackedLayer(
+                                storage,
+                                {engine::LayerFilePath(vm.meta, frozen.delta_file),
+                                 engine::LayerFilePath(vm.meta, frozen.map_file)},
+                                top->header(), sources, {report_from(done)}));
+  const uint64_t owned_bytes = top->owned_blocks() * engine::kBlockBytes;
+  done += owned_bytes;
   BOOST_OUTCOME_TRYV(engine::WriteLayerChecksums(
-      storage, *top, engine::LayerFilePath(vm.meta, frozen.sums_file), sums_options));
-  done += top->owned_blocks() * engine::kBlockBytes;
+      storage, *packed, engine::LayerFilePath(vm.meta, frozen.sums_file),
+      {report_from(done)}));
+  done += owned_bytes;
 
   next.frozen.push_back(frozen);
   BOOST_OUTCOME_TRYV(StartEmptyTop(storage, vm.meta, next, frozen.layer_id));
@@ -133,7 +143,7 @@ Result<engine::SnapshotPoint> TakeSnapshot(common::Storage& storage, LockedVm& v
   uint64_t total = 0;
   for (const engine::CloneDisk& disk : vm.config.disks) {
     BOOST_OUTCOME_TRY(cow, engine::OpenCloneDisk(storage, vm.meta, disk, /*writable=*/false));
-    total += cow->delta().owned_blocks() * engine::kBlockBytes;
+    total += 2 * cow->delta().owned_blocks() * engine::kBlockBytes;
   }
   uint64_t done = 0;
   for (engine::CloneDisk& disk : next.disks) {
@@ -148,6 +158,7 @@ Result<engine::SnapshotPoint> TakeSnapshot(common::Storage& storage, LockedVm& v
   for (const engine::CloneDisk& disk : vm.config.disks) {
     MakeReadOnly(storage, vm.meta, disk.frozen.back());
   }
+  RemoveUnreferencedFiles(storage, vm.meta, vm.config);  // the tops that were packed
   return snapshot;
 }
 

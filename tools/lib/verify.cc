@@ -90,9 +90,10 @@ class Verifier {
       }
       const engine::ScrubReport& found = scrub.value();
       report_.scrubbed_bytes += item.owned_bytes;
-      for (uint64_t block : found.bad_blocks) {
-        report_.bad_blocks.push_back(
-            {item.disk, item.data_path, block, block * engine::kBlockBytes});
+      for (size_t i = 0; i < found.bad_blocks.size(); ++i) {
+        report_.bad_blocks.push_back({item.disk, item.data_path, found.bad_blocks[i],
+                                      found.bad_blocks[i] * engine::kBlockBytes,
+                                      found.bad_file_offsets[i]});
       }
       check.ok = found.bad_blocks.empty();
       if (!check.ok) {
@@ -265,7 +266,8 @@ Json VerifyReportJson(const VerifyReport& report) {
   Json bad = Json::array();
   for (const BadBlock& b : report.bad_blocks) {
     bad.push_back(
-        {{"disk", b.disk}, {"file", b.file}, {"block", b.block}, {"offset_bytes", b.offset_bytes}});
+        {{"disk", b.disk}, {"file", b.file}, {"block", b.block}, {"offset_bytes", b.offset_bytes},
+         {"file_offset_bytes", b.file_offset_bytes}});
   }
   out["bad_blocks"] = std::move(bad);
   out["summary"] = {{"checks", report.checks.size()},
@@ -293,9 +295,9 @@ std::string RenderVerifyText(const VerifyReport& report) {
     for (const BadBlock& b : report.bad_blocks) {
       if (b.disk != c.disk || b.file != c.file) continue;
       out += fmt::format(
-          "{:<7} disk {}: bad block {} at byte {} of {}: its data does not "
+          "{:<7} disk {}: bad block {} (disk byte {}) at byte {} of {}: its data does not "
           "match its checksum\n",
-          "FAILED", b.disk, b.block, b.offset_bytes, b.file);
+          "FAILED", b.disk, b.block, b.offset_bytes, b.file_offset_bytes, b.file);
     }
   }
   const size_t failed = report.failed();

@@ -42,9 +42,10 @@ struct VerifyCheck {
 // A block of a frozen layer whose data no longer matches its checksum.
 struct BadBlock {
   std::string disk;
-  std::string file;           // the layer's data file (.delta), absolute
-  uint64_t block = 0;         // 4 KiB block number
-  uint64_t offset_bytes = 0;  // its offset, in the disk and in the data file alike
+  std::string file;                // the layer's data file, absolute
+  uint64_t block = 0;              // 4 KiB block number
+  uint64_t offset_bytes = 0;       // its offset in the disk
+  uint64_t file_offset_bytes = 0;  // where it lies in the data file (packed: elsewhere)
 };
 
 struct VerifyReport {
@@ -65,7 +66,7 @@ common::Result<VerifyReport> VerifyVm(common::Storage& storage, const std::strin
                                       const VerifyOptions& options = {});
 
 // {"vm", "full", "ok", "checks": [{"disk", "check", "subject", "file", "ok", "detail"}],
-//  "bad_blocks": [{"disk", "file", "block", "offset_bytes"}],
+//  "bad_blocks": [{"disk", "file", "block", "offset_bytes", "file_offset_bytes"}],
 //  "summary": {"checks", "failed", "bad_blocks", "scrubbed_bytes"}}
 nlohmann::ordered_json VerifyReportJson(const VerifyReport& report);
 
