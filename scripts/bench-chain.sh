@@ -17,7 +17,7 @@
 # Jobs (fio psync, iodepth 1, O_DIRECT on the exported file):
 #   randread  4 KiB random reads over the whole disk, time based (BENCH_FIO_SECONDS),
 #             each block at most once
-#   seqread   1 MiB sequential reads, one pass
+#   seqread   1 MiB sequential reads: one pass cold; warm, passes for BENCH_FIO_SECONDS
 # each twice: cold, the page cache dropped before the job (what the device must deliver:
 # the chain's files hold more bytes at depth, 32 layers of 1 % shadow 28 % of the base, so
 # the MiB the device read are shown beside), and warm, every file of the chain read into
@@ -31,7 +31,7 @@
 # Usage: scripts/bench-chain.sh       (or scripts/bench.sh chain)
 #   BENCH_DIR, BUILD_DIR, RUNS, BENCH_FIO_SECONDS as for scripts/bench.sh
 #   BENCH_DEPTHS  the depths to measure (default "1 8 32"; the first is the reference)
-# Needs root. About 9 minutes on 2 cores with the defaults (plus the parent, once).
+# Needs root. About 20 minutes on 2 cores with the defaults (plus the parent, once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -207,7 +207,12 @@ for ((round = 1; round <= runs; round++)); do
         out=$(fio_job "$file" randread $cache --rw=randread --bs=4k --time_based \
           --runtime="$fio_seconds")
         read -r rr rr_mib <<<"$out"
-        out=$(fio_job "$file" seqread $cache --rw=read --bs=1M --size=1G)
+        # A cold pass reads the disk once (a second would find it cached); a warm job
+        # loops over it for as long as the random one runs (one pass takes a third of a
+        # second, too short to measure evenly).
+        seq_args=(--rw=read --bs=1M --size=1G)
+        if [ "$cache" = warm ]; then seq_args+=(--time_based --runtime="$fio_seconds"); fi
+        out=$(fio_job "$file" seqread $cache "${seq_args[@]}")
         read -r sr sr_mib <<<"$out"
         vals[$target,$cache-randread,$n]+="$rr "
         vals[$target,$cache-seqread,$n]+="$sr "
