@@ -23,7 +23,8 @@
 # the MiB the device read are shown beside), and warm, every file of the chain read into
 # the page cache first (cat, untimed): the cost of the reads themselves, lookup included,
 # as for a golden image many clones keep cached (DESIGN.md, "Processes and locking").
-# RUNS rounds; each round measures every depth of both targets (the order rotates).
+# RUNS rounds; in each, every chain of both targets is exported at once and each job runs
+# on all of them back to back (the orders of targets and depths rotate).
 # Reported per round: IOPS / MiB/s and the ratio to depth 1 of the same target, job and
 # round; then the minimum ratio over the rounds, the goal checked on clonefs. Also each
 # chain's host space (du of its layer files) against the data written into it.
@@ -31,7 +32,7 @@
 # Usage: scripts/bench-chain.sh       (or scripts/bench.sh chain)
 #   BENCH_DIR, BUILD_DIR, RUNS, BENCH_FIO_SECONDS as for scripts/bench.sh
 #   BENCH_DEPTHS  the depths to measure (default "1 8 32"; the first is the reference)
-# Needs root. About 20 minutes on 2 cores with the defaults (plus the parent, once).
+# Needs root. About 17 minutes on 2 cores with the defaults (plus the parent, once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -107,14 +108,14 @@ qsd_start() {  # OVERLAY FILE: sets qsd_pid
     --blockdev "driver=file,filename=$1,node-name=file0" \
     --blockdev driver=qcow2,file=file0,node-name=ov0 \
     --export "type=fuse,id=exp0,node-name=ov0,mountpoint=$2,writable=on" \
-    >"$work/qsd.log" 2>&1 &
+    >"$2.log" 2>&1 &
   qsd_pid=$!
   live_qsd[$qsd_pid]=$2
   for _ in $(seq 200); do
     grep -q " $2 fuse" /proc/mounts && return 0
     sleep 0.05
   done
-  cat "$work/qsd.log" >&2
+  cat "$2.log" >&2
   die "qemu-storage-daemon did not export $2"
 }
 qsd_stop() {
@@ -184,45 +185,71 @@ for n in "${depths[@]}"; do
 done
 
 declare -A vals=()  # TARGET,TEST,DEPTH -> one value per round
+declare -A files=() qsd_pids=()
 targets=(clonefs qcow2)
+tests=(cold-randread cold-seqread warm-randread warm-seqread)
+# run_test TARGET DEPTH TEST: one job; prints its value and the device MiB read.
+run_test() {
+  local target=$1 n=$2 test=$3 cache=${3%%-*} job=${3#*-}
+  if [ "$cache" = warm ]; then
+    # shellcheck disable=SC2086  # a list of paths without spaces
+    cat ${chain_files[$target,$n]} >/dev/null
+  fi
+  if [ "$job" = randread ]; then
+    fio_job "${files[$target,$n]}" randread "$cache" --rw=randread --bs=4k --time_based \
+      --runtime="$fio_seconds"
+  elif [ "$cache" = cold ]; then
+    # One pass: a second would find the disk cached.
+    fio_job "${files[$target,$n]}" seqread cold --rw=read --bs=1M --size=1G
+  else
+    # Passes for as long as the random job runs: one takes a third of a second, too
+    # short to measure evenly.
+    fio_job "${files[$target,$n]}" seqread warm --rw=read --bs=1M --size=1G --time_based \
+      --runtime="$fio_seconds"
+  fi
+}
 for ((round = 1; round <= runs; round++)); do
   say "Round $round of $runs"
+  # Every chain of both targets is exported for the whole round, and each test runs on
+  # all of them back to back: the depths a ratio compares are measured within a minute of
+  # each other, not several minutes apart (this VM's device and CPU speed drift that much).
+  for n in "${depths[@]}"; do
+    mount_vm "$work/reader$n" "$work/mnt-read$n"
+    files[clonefs,$n]=$work/mnt-read$n/golden-1G-flat.vmdk
+    qsd_start "$work/q$n-top.qcow2" "$work/qsd$n.img"
+    qsd_pids[$n]=$qsd_pid
+    files[qcow2,$n]=$work/qsd$n.img
+  done
+  # The orders rotate, so that neither target nor any depth always goes first.
   order=("${targets[@]}")
   ((round % 2 == 0)) && order=(qcow2 clonefs)
-  for n in "${depths[@]}"; do
+  depth_order=("${depths[@]}")
+  if ((round % 2 == 0)); then
+    depth_order=()
+    for ((i = ${#depths[@]} - 1; i >= 0; i--)); do depth_order+=("${depths[$i]}"); done
+  fi
+  declare -A lines=()
+  for test in "${tests[@]}"; do
     for target in "${order[@]}"; do
-      if [ "$target" = clonefs ]; then
-        mount_vm "$work/reader$n" "$work/mnt-read"
-        file=$work/mnt-read/golden-1G-flat.vmdk
-      else
-        qsd_start "$work/q$n-top.qcow2" "$work/qsd.img"
-        file=$work/qsd.img
-      fi
-      line=""
-      for cache in cold warm; do
-        if [ "$cache" = warm ]; then
-          # shellcheck disable=SC2086  # a list of paths without spaces
-          cat ${chain_files[$target,$n]} >/dev/null
-        fi
-        out=$(fio_job "$file" randread $cache --rw=randread --bs=4k --time_based \
-          --runtime="$fio_seconds")
-        read -r rr rr_mib <<<"$out"
-        # A cold pass reads the disk once (a second would find it cached); a warm job
-        # loops over it for as long as the random one runs (one pass takes a third of a
-        # second, too short to measure evenly).
-        seq_args=(--rw=read --bs=1M --size=1G)
-        if [ "$cache" = warm ]; then seq_args+=(--time_based --runtime="$fio_seconds"); fi
-        out=$(fio_job "$file" seqread $cache "${seq_args[@]}")
-        read -r sr sr_mib <<<"$out"
-        vals[$target,$cache-randread,$n]+="$rr "
-        vals[$target,$cache-seqread,$n]+="$sr "
-        line+=$(printf '  %s: randread %6s IOPS (device %5s MiB)  seqread %7s MiB/s (device %5s MiB)' \
-          "$cache" "$rr" "$rr_mib" "$sr" "$sr_mib")
+      for n in "${depth_order[@]}"; do
+        out=$(run_test "$target" "$n" "$test")
+        read -r value mib <<<"$out"
+        vals[$target,$test,$n]+="$value "
+        lines[$target,$n]+=$(printf '  %s %7s (device %5s MiB)' "$test" "$value" "$mib")
       done
-      if [ "$target" = clonefs ]; then unmount_vm "$work/reader$n" "$work/mnt-read"; else qsd_stop; fi
-      printf '  %-8s depth %-3s%s\n' "$target" "$n" "$line"
     done
   done
+  for n in "${depths[@]}"; do
+    unmount_vm "$work/reader$n" "$work/mnt-read$n"
+    qsd_pid=${qsd_pids[$n]}
+    qsd_stop
+  done
+  for target in "${targets[@]}"; do
+    for n in "${depths[@]}"; do
+      printf '  %-8s depth %-3s%s\n' "$target" "$n" "${lines[$target,$n]}"
+    done
+  done
+  unset lines
 done
 
 say "Results: ratio to depth ${depths[0]} of the same target and round (goal: clonefs >= 0.95 in every round)"
