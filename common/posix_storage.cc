@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/mapped_copy.h"
 #include "common/storage.h"
 
 namespace common {
@@ -61,49 +62,67 @@ ssize_t PreadFully(int fd, std::span<std::byte> dst, uint64_t offset_bytes) {
 }
 
 // How long a file's residency answer (File::Resident) is kept before it is asked again:
-// this long per 64 MiB of file, as asking walks the file's pages (cachestat, mincore).
+// this long per 64 MiB of file, as asking walks the file's pages (cachestat, mincore), and
+// never longer than kResidencyRecheckMaxNs.
 constexpr int64_t kResidencyRecheckNs = 200'000'000;
+constexpr int64_t kResidencyRecheckMaxNs = 2'000'000'000;
 constexpr uint64_t kResidencyRecheckUnitBytes = 64 << 20;
 
-// A read-only mapping of a whole file whose contents never change.
+uint64_t PageBytes() {
+  static const auto page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+// A read-only mapping of a whole file whose contents never change. It is made from the
+// open descriptor (mmap), so that it maps that file and no other: Boost.Interprocess maps
+// by name only.
 class ResidentMapping {
  public:
-  // Maps the file at path; null when it is empty or cannot be mapped (reads then go
-  // through the file as usual).
-  static std::unique_ptr<ResidentMapping> Of(const std::string& path) {
-    try {
-      boost::interprocess::file_mapping file(path.c_str(), boost::interprocess::read_only);
-      boost::interprocess::mapped_region region(file, boost::interprocess::read_only);
-      return std::unique_ptr<ResidentMapping>(new ResidentMapping(std::move(region)));
-    } catch (const boost::interprocess::interprocess_exception&) {
-      return nullptr;
-    }
+  // Null when the file is empty or cannot be mapped (reads then go through the file).
+  static std::unique_ptr<ResidentMapping> Of(int fd) {
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || st.st_size <= 0) return nullptr;
+    const auto size = static_cast<uint64_t>(st.st_size);
+    void* at = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (at == MAP_FAILED) return nullptr;
+    // A packed layer keeps its discarded blocks as holes, which no read may ever bring
+    // into the cache: the file counts as all cached once as many pages as it holds data.
+    const uint64_t data_bytes = std::min<uint64_t>(size, static_cast<uint64_t>(st.st_blocks) * 512);
+    return std::unique_ptr<ResidentMapping>(
+        new ResidentMapping(static_cast<std::byte*>(at), size, data_bytes));
   }
+  ~ResidentMapping() { ::munmap(bytes_, size_); }
+  ResidentMapping(const ResidentMapping&) = delete;
+  ResidentMapping& operator=(const ResidentMapping&) = delete;
 
-  // Copies [offset, offset + dst.size()) if it lies in the file.
+  uint64_t size() const { return size_; }
+  uint64_t data_bytes() const { return data_bytes_; }
+
+  // Copies [offset, offset + dst.size()): false if it does not lie in the file, or if the
+  // file failed under the copy (CopyFromMapping).
   bool Copy(uint64_t offset_bytes, std::span<std::byte> dst) const {
-    const uint64_t size = region_.get_size();
-    if (offset_bytes > size || dst.size() > size - offset_bytes) return false;
-    std::memcpy(dst.data(), static_cast<const std::byte*>(region_.get_address()) + offset_bytes,
-                dst.size());
-    return true;
+    if (offset_bytes > size_ || dst.size() > size_ - offset_bytes) return false;
+    return CopyFromMapping(dst.data(), bytes_ + offset_bytes, dst.size());
   }
 
-  uint64_t size() const { return region_.get_size(); }
-
-  // mincore(2) of the mapping: for a file its owner (or root) maps, whether each page is
-  // in the page cache; for others, whether it is mapped here, which also means cached.
+  // mincore(2) of the mapping, for kernels without cachestat: for a file its owner (or
+  // root) maps, whether each page is in the page cache; for others, whether it is mapped
+  // here, which also means cached.
   bool AllPagesCached() const {
-    std::vector<unsigned char> pages((region_.get_size() + 4095) / 4096);
-    if (::mincore(region_.get_address(), region_.get_size(), pages.data()) != 0) return false;
-    return std::all_of(pages.begin(), pages.end(), [](unsigned char p) { return p & 1; });
+    std::vector<unsigned char> pages((size_ + PageBytes() - 1) / PageBytes());
+    if (::mincore(bytes_, size_, pages.data()) != 0) return false;
+    const auto cached = static_cast<uint64_t>(
+        std::count_if(pages.begin(), pages.end(), [](unsigned char p) { return p & 1; }));
+    return cached * PageBytes() >= data_bytes_;
   }
 
  private:
-  explicit ResidentMapping(boost::interprocess::mapped_region region)
-      : region_(std::move(region)) {}
+  ResidentMapping(std::byte* bytes, uint64_t size, uint64_t data_bytes)
+      : bytes_(bytes), size_(size), data_bytes_(data_bytes) {}
 
-  boost::interprocess::mapped_region region_;
+  std::byte* bytes_;
+  uint64_t size_;
+  uint64_t data_bytes_;
 };
 
 class PosixFile final : public File {
@@ -162,12 +181,14 @@ class PosixFile final : public File {
     ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now_ts);  // cheap: asked for every piece
     const int64_t now = int64_t{now_ts.tv_sec} * 1'000'000'000 + now_ts.tv_nsec;
     int64_t checked = residency_checked_ns_.load(std::memory_order_relaxed);
-    const int64_t recheck_ns =
-        kResidencyRecheckNs * static_cast<int64_t>(1 + mapping_->size() / kResidencyRecheckUnitBytes);
+    const int64_t recheck_ns = std::min(
+        kResidencyRecheckMaxNs,
+        kResidencyRecheckNs * static_cast<int64_t>(1 + mapping_->size() / kResidencyRecheckUnitBytes));
     if (now - checked >= recheck_ns &&
         residency_checked_ns_.compare_exchange_strong(checked, now, std::memory_order_relaxed)) {
-      const std::optional<bool> cached = CachedPer(0, mapping_->size());
-      resident_.store(cached ? *cached : mapping_->AllPagesCached(), std::memory_order_relaxed);
+      const std::optional<uint64_t> cached = CachedBytes(0, mapping_->size());
+      resident_.store(cached ? *cached >= mapping_->data_bytes() : mapping_->AllPagesCached(),
+                      std::memory_order_relaxed);
     }
     return resident_.load(std::memory_order_relaxed);
   }
@@ -248,10 +269,11 @@ class PosixFile final : public File {
   // Whether every page of the range is in the page cache: cachestat(2), Linux 6.5. Where
   // it is missing the answer is "no", and large reads go direct.
   bool AllCached(uint64_t offset_bytes, uint64_t length_bytes) const {
-    return CachedPer(offset_bytes, length_bytes).value_or(false);
+    return CachedBytes(offset_bytes, length_bytes).value_or(0) >= length_bytes;
   }
-  // cachestat's answer, or nullopt where the kernel has none.
-  std::optional<bool> CachedPer(uint64_t offset_bytes, uint64_t length_bytes) const {
+  // How many bytes of the range the page cache holds, in whole pages (cachestat), or
+  // nullopt where the kernel cannot say.
+  std::optional<uint64_t> CachedBytes(uint64_t offset_bytes, uint64_t length_bytes) const {
     struct Range {
       uint64_t off, len;
     } range{offset_bytes, length_bytes};
@@ -260,7 +282,7 @@ class PosixFile final : public File {
     } stat{};
     constexpr long kCachestat = 451;  // x86_64 and the generic syscall table alike
     if (::syscall(kCachestat, fd_, &range, &stat, 0) != 0) return std::nullopt;
-    return stat.nr_cache * kDirectAlignBytes >= length_bytes;
+    return stat.nr_cache * PageBytes();
   }
   static bool Aligned(uint64_t offset_bytes, std::span<std::byte> dst) {
     return offset_bytes % kDirectAlignBytes == 0 && dst.size() % kDirectAlignBytes == 0 &&
@@ -381,7 +403,7 @@ class PosixStorageImpl final : public Storage {
       policy = ReadPolicy::kReadAround;
     }
     std::unique_ptr<ResidentMapping> mapping;
-    if (map_read_only_files_ && mode == OpenMode::kReadOnly) mapping = ResidentMapping::Of(path);
+    if (map_read_only_files_ && mode == OpenMode::kReadOnly) mapping = ResidentMapping::Of(fd);
     return std::unique_ptr<File>(
         new PosixFile(path, fd, policy, read_around_bytes_, std::move(mapping)));
   }

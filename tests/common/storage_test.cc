@@ -265,6 +265,28 @@ TEST(FrozenLayerStorageTest, AFileAllInThePageCacheIsResidentAndReadsTheSameByte
   EXPECT_FALSE(FrozenLayerStorage().Open(dir / "empty", OpenMode::kReadOnly).value()->Resident());
 }
 
+
+// A frozen file cut short under a reader that copies from its mapping (nothing clonefs
+// does, but a user or a failing device can): that read fails, the process goes on, and
+// reading through the file then reports the end of file as usual.
+TEST(FrozenLayerStorageTest, AFileCutShortUnderItsMappingFailsTheReadNotTheProcess) {
+  testing_support::TempDir dir;
+  const std::string path = dir / "layer.packed";
+  testing_support::WriteFileBytes(path, std::vector<std::byte>(4 * 4096, std::byte{3}));
+  auto file = FrozenLayerStorage().Open(path, OpenMode::kReadOnly).value();
+  std::vector<std::byte> got(4096);
+  for (int i = 0; i < 100 && !file->Resident(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(file->Resident());  // just written: all cached
+  ASSERT_TRUE(file->ReadCachedAt(2 * 4096, got));
+  ASSERT_EQ(::truncate(path.c_str(), 4096), 0);
+  EXPECT_FALSE(file->ReadCachedAt(2 * 4096, got));
+  auto read = file->ReadAt(2 * 4096, got);
+  ASSERT_TRUE(read) << read.error().message();
+  EXPECT_EQ(read.value(), 0u);
+}
+
 }  // namespace
 }  // namespace common
 
