@@ -119,7 +119,7 @@ qsd_start() {  # OVERLAY FILE: sets qsd_pid
   die "qemu-storage-daemon did not export $2"
 }
 qsd_stop() {
-  kill -TERM "$qsd_pid"
+  kill -TERM "$qsd_pid" 2>/dev/null || true  # already gone: its wait says how
   wait "$qsd_pid" || true
   unset "live_qsd[$qsd_pid]"
 }
@@ -188,12 +188,33 @@ declare -A vals=()  # TARGET,TEST,DEPTH -> one value per round
 declare -A files=() qsd_pids=()
 targets=(clonefs qcow2)
 tests=(cold-randread cold-seqread warm-randread warm-seqread)
-# run_test TARGET DEPTH TEST: one job; prints its value and the device MiB read.
+# start_export TARGET DEPTH / stop_export TARGET DEPTH: the chain's reader, mounted by
+# clonefs or exported by qsd, at ${files[TARGET,DEPTH]}.
+start_export() {
+  if [ "$1" = clonefs ]; then
+    mount_vm "$work/reader$2" "$work/mnt-read$2"
+    files[clonefs,$2]=$work/mnt-read$2/golden-1G-flat.vmdk
+  else
+    qsd_start "$work/q$2-top.qcow2" "$work/qsd$2.img"
+    qsd_pids[$2]=$qsd_pid
+    files[qcow2,$2]=$work/qsd$2.img
+  fi
+}
+stop_export() {
+  if [ "$1" = clonefs ]; then
+    unmount_vm "$work/reader$2" "$work/mnt-read$2"
+  else
+    qsd_pid=${qsd_pids[$2]}
+    qsd_stop
+  fi
+}
+# run_test TARGET DEPTH TEST: one job on the running export; prints its value and the
+# device MiB read. (It runs in a subshell: it must not start or stop exports.)
 run_test() {
   local target=$1 n=$2 test=$3 cache=${3%%-*} job=${3#*-}
   if [ "$cache" = warm ]; then
     # shellcheck disable=SC2086  # a list of paths without spaces
-    cat ${chain_files[$target,$n]} >/dev/null
+    cat ${chain_files[$target,$n]} >/dev/null || return 1
   fi
   if [ "$job" = randread ]; then
     fio_job "${files[$target,$n]}" randread "$cache" --rw=randread --bs=4k --time_based \
@@ -214,11 +235,7 @@ for ((round = 1; round <= runs; round++)); do
   # all of them back to back: the depths a ratio compares are measured within a minute of
   # each other, not several minutes apart (this VM's device and CPU speed drift that much).
   for n in "${depths[@]}"; do
-    mount_vm "$work/reader$n" "$work/mnt-read$n"
-    files[clonefs,$n]=$work/mnt-read$n/golden-1G-flat.vmdk
-    qsd_start "$work/q$n-top.qcow2" "$work/qsd$n.img"
-    qsd_pids[$n]=$qsd_pid
-    files[qcow2,$n]=$work/qsd$n.img
+    for target in "${targets[@]}"; do start_export "$target" "$n"; done
   done
   # The orders rotate, so that neither target nor any depth always goes first.
   order=("${targets[@]}")
@@ -232,6 +249,12 @@ for ((round = 1; round <= runs; round++)); do
   for test in "${tests[@]}"; do
     for target in "${order[@]}"; do
       for n in "${depth_order[@]}"; do
+        if [ "${test%%-*}" = cold ]; then
+          # A fresh daemon: nothing cached in it (qemu's qcow2 metadata cache, clonefs's
+          # mappings of frozen layers, whose pages drop_caches cannot drop while mapped).
+          stop_export "$target" "$n"
+          start_export "$target" "$n"
+        fi
         out=$(run_test "$target" "$n" "$test")
         read -r value mib <<<"$out"
         vals[$target,$test,$n]+="$value "
@@ -240,9 +263,7 @@ for ((round = 1; round <= runs; round++)); do
     done
   done
   for n in "${depths[@]}"; do
-    unmount_vm "$work/reader$n" "$work/mnt-read$n"
-    qsd_pid=${qsd_pids[$n]}
-    qsd_stop
+    for target in "${targets[@]}"; do stop_export "$target" "$n"; done
   done
   for target in "${targets[@]}"; do
     for n in "${depths[@]}"; do
