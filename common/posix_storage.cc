@@ -97,6 +97,8 @@ class ResidentMapping {
 
   uint64_t size() const { return size_; }
   uint64_t data_bytes() const { return data_bytes_; }
+  // How long an answer of File::Resident is kept for this file.
+  int64_t recheck_ns() const { return recheck_ns_; }
 
   // Copies [offset, offset + dst.size()): false if it does not lie in the file, or if the
   // file failed under the copy (CopyFromMapping).
@@ -118,11 +120,17 @@ class ResidentMapping {
 
  private:
   ResidentMapping(std::byte* bytes, uint64_t size, uint64_t data_bytes)
-      : bytes_(bytes), size_(size), data_bytes_(data_bytes) {}
+      : bytes_(bytes),
+        size_(size),
+        data_bytes_(data_bytes),
+        recheck_ns_(std::min(kResidencyRecheckMaxNs,
+                             kResidencyRecheckNs *
+                                 static_cast<int64_t>(1 + size / kResidencyRecheckUnitBytes))) {}
 
   std::byte* bytes_;
   uint64_t size_;
   uint64_t data_bytes_;
+  int64_t recheck_ns_;
 };
 
 class PosixFile final : public File {
@@ -136,7 +144,6 @@ class PosixFile final : public File {
         read_around_bytes_(read_around_bytes),
         mapping_(std::move(mapping)) {}
   ~PosixFile() override {
-    mapping_.reset();
     ::close(fd_);
     if (direct_fd_ >= 0) ::close(direct_fd_);
   }
@@ -181,10 +188,7 @@ class PosixFile final : public File {
     ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now_ts);  // cheap: asked for every piece
     const int64_t now = int64_t{now_ts.tv_sec} * 1'000'000'000 + now_ts.tv_nsec;
     int64_t checked = residency_checked_ns_.load(std::memory_order_relaxed);
-    const int64_t recheck_ns = std::min(
-        kResidencyRecheckMaxNs,
-        kResidencyRecheckNs * static_cast<int64_t>(1 + mapping_->size() / kResidencyRecheckUnitBytes));
-    if (now - checked >= recheck_ns &&
+    if (now - checked >= mapping_->recheck_ns() &&
         residency_checked_ns_.compare_exchange_strong(checked, now, std::memory_order_relaxed)) {
       const std::optional<uint64_t> cached = CachedBytes(0, mapping_->size());
       resident_.store(cached ? *cached >= mapping_->data_bytes() : mapping_->AllPagesCached(),

@@ -18,11 +18,12 @@
 #   randread  4 KiB random reads over the whole disk, time based (BENCH_FIO_SECONDS),
 #             each block at most once
 #   seqread   1 MiB sequential reads: one pass cold; warm, passes for BENCH_FIO_SECONDS
-# each twice: cold, the page cache dropped before the job (what the device must deliver:
-# the chain's files hold more bytes at depth, 32 layers of 1 % shadow 28 % of the base, so
-# the MiB the device read are shown beside), and warm, every file of the chain read into
-# the page cache first (cat, untimed): the cost of the reads themselves, lookup included,
-# as for a golden image many clones keep cached (DESIGN.md, "Processes and locking").
+# each twice: cold, on a freshly started export with the page cache dropped (what the
+# device must deliver: the chain's files hold more bytes at depth, 32 layers of 1 % shadow
+# 28 % of the base, so the MiB the device read are shown beside), and warm, every file of
+# the chain read into the page cache first (cat, untimed): the cost of the reads
+# themselves, lookup included, as for a golden image many clones keep cached (DESIGN.md,
+# "Processes and locking").
 # RUNS rounds; in each, every chain of both targets is exported at once and each job runs
 # on all of them back to back (the orders of targets and depths rotate).
 # Reported per round: IOPS / MiB/s and the ratio to depth 1 of the same target, job and
@@ -231,9 +232,10 @@ run_test() {
 }
 for ((round = 1; round <= runs; round++)); do
   say "Round $round of $runs"
-  # Every chain of both targets is exported for the whole round, and each test runs on
-  # all of them back to back: the depths a ratio compares are measured within a minute of
-  # each other, not several minutes apart (this VM's device and CPU speed drift that much).
+  # Every chain of both targets is exported for the whole round (a cold job restarts its
+  # own export), and each test runs on all of them back to back: the depths a ratio
+  # compares are measured within a minute of each other, not several minutes apart (this
+  # VM's device and CPU speed drift that much).
   for n in "${depths[@]}"; do
     for target in "${targets[@]}"; do start_export "$target" "$n"; done
   done

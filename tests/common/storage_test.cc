@@ -4,15 +4,12 @@
 
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
-#include <thread>
 
 #include "common/memory_storage.h"
 #include "tests/support/test_support.h"
@@ -194,10 +191,7 @@ TEST(PosixStorageTest, ReadCachedAtReadsOnlyWhatThePageCacheHolds) {
   // Written back and dropped from the cache: a miss, reported as such.
   ASSERT_TRUE(file->Sync().ok());
   auto reader = PosixStorage().Open(dir / "f", OpenMode::kReadOnly).value();
-  const int fd = ::open((dir / "f").c_str(), O_RDONLY | O_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-  ::close(fd);
+  testing_support::DropFromPageCache(dir / "f");
   EXPECT_FALSE(reader->ReadCachedAt(512 << 10, got));
   EXPECT_FALSE(reader->ReadCachedAt(2 << 20, got));  // past the end: not a full read
   MemoryStorage memory;
@@ -217,11 +211,6 @@ TEST(PosixStorageTest, NextDataAndNextHoleFollowHostHoles) {
 }
 
 
-// Drops a file's pages from the page cache (needs no privileges; not on tmpfs).
-void DropFromCache(const std::string& path) {
-  testing_support::RunShell("dd if=" + path + " iflag=nocache count=0 status=none");
-}
-
 // A frozen layer's file, once all in the page cache, is read by copies from its mapping:
 // the first answer (not resident) is asked again after a while, and the bytes are the
 // file's whichever way they come. (Pages once mapped stay: fadvise cannot drop them, so
@@ -234,19 +223,13 @@ TEST(FrozenLayerStorageTest, AFileAllInThePageCacheIsResidentAndReadsTheSameByte
   for (size_t i = 0; i < contents.size(); ++i) contents[i] = static_cast<std::byte>(i * 13 % 251);
   testing_support::WriteFileBytes(path, contents);
   ASSERT_TRUE(PosixStorage().Open(path, OpenMode::kReadOnly).value()->Sync().ok());
-  DropFromCache(path);
+  testing_support::DropFromPageCache(path);
   auto file = FrozenLayerStorage().Open(path, OpenMode::kReadOnly).value();
   EXPECT_FALSE(file->Resident());
 
   std::vector<std::byte> all(contents.size());
   ASSERT_EQ(file->ReadAt(0, all).value(), contents.size());  // now cached
-  auto resident_within_a_second = [&](bool want) {
-    for (int i = 0; i < 100 && file->Resident() != want; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return file->Resident() == want;
-  };
-  ASSERT_TRUE(resident_within_a_second(true));
+  ASSERT_TRUE(testing_support::Eventually([&] { return file->Resident(); }));
   std::vector<std::byte> got(5000);
   ASSERT_TRUE(file->ReadCachedAt(1000, got));
   EXPECT_TRUE(std::equal(got.begin(), got.end(), contents.begin() + 1000));
@@ -275,10 +258,8 @@ TEST(FrozenLayerStorageTest, AFileCutShortUnderItsMappingFailsTheReadNotTheProce
   testing_support::WriteFileBytes(path, std::vector<std::byte>(4 * 4096, std::byte{3}));
   auto file = FrozenLayerStorage().Open(path, OpenMode::kReadOnly).value();
   std::vector<std::byte> got(4096);
-  for (int i = 0; i < 100 && !file->Resident(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(file->Resident());  // just written: all cached
+  // Just written: all cached.
+  ASSERT_TRUE(testing_support::Eventually([&] { return file->Resident(); }));
   ASSERT_TRUE(file->ReadCachedAt(2 * 4096, got));
   ASSERT_EQ(::truncate(path.c_str(), 4096), 0);
   EXPECT_FALSE(file->ReadCachedAt(2 * 4096, got));
@@ -308,7 +289,7 @@ TEST(SharedParentStorageTest, ReadsTheSameBytesWhateverTheCacheAndAlignment) {
     auto f = PosixStorage().Open(path, OpenMode::kReadOnly).value();
     ASSERT_TRUE(f->Sync().ok());
   }
-  testing_support::RunShell("dd if=" + path + " iflag=nocache count=0 status=none");
+  testing_support::DropFromPageCache(path);
   for (OpenMode mode : {OpenMode::kReadOnly, OpenMode::kReadWrite}) {
     SCOPED_TRACE(mode == OpenMode::kReadOnly ? "read-only" : "read-write");
     auto file = SharedParentStorage().Open(path, mode);

@@ -11,12 +11,10 @@
 #include <xxhash.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <random>
 #include <set>
-#include <thread>
 #include <vector>
 
 #include "common/storage.h"
@@ -271,7 +269,7 @@ TEST_F(PackedLayerTest, AStackReadsTheSameFromTheDeviceAndFromResidentLayers) {
     return layers;
   };
   for (const DeltaPaths& paths : packed) {
-    testing_support::RunShell("dd if=" + paths.data + " iflag=nocache count=0 status=none");
+    testing_support::DropFromPageCache(paths.data);
   }
   auto cold = open_frozen();
   for (const auto& layer : cold) ASSERT_FALSE(layer->Resident());
@@ -281,10 +279,7 @@ TEST_F(PackedLayerTest, AStackReadsTheSameFromTheDeviceAndFromResidentLayers) {
   for (const DeltaPaths& paths : packed) testing_support::RunShell("cat " + paths.data + " >/dev/null");
   auto warm = open_frozen();
   for (const auto& layer : warm) {
-    for (int i = 0; i < 100 && !layer->Resident(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ASSERT_TRUE(layer->Resident());
+    ASSERT_TRUE(testing_support::Eventually([&] { return layer->Resident(); }));
   }
   EXPECT_TRUE(ReadAll(std::move(warm)) == want);
 }

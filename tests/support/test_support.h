@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <cstddef>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -58,6 +60,15 @@ std::string FirstDifference(const std::string& a, const std::string& b);
 
 // Bytes of disk the file occupies (st_blocks * 512).
 uint64_t AllocatedBytes(const std::string& path);
+
+// Drops the file's pages from the page cache (posix_fadvise DONTNEED: needs no
+// privileges; pages mapped by a live process, or on tmpfs, stay). Throws if it cannot.
+void DropFromPageCache(const std::string& path);
+
+// Polls `condition` every 10 ms until it holds or `timeout` has passed; returns its last
+// answer. For what the kernel does in its own time (read-ahead landing, caches filling).
+bool Eventually(const std::function<bool()>& condition,
+                std::chrono::milliseconds timeout = std::chrono::seconds(1));
 
 // Path of the clonectl binary under test.
 std::string ClonectlPath();
